@@ -1,0 +1,84 @@
+//! The command line: train, sample, tokenizer, data, bench.
+
+mod device;
+mod sample;
+mod train;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+pub use device::Device;
+
+#[derive(Parser, Debug)]
+#[command(name = "trm", version, about = "Tiny Recursive Models: train, sample and evaluate recursive language models")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a TRM language model on Parquet text (or resume a run).
+    Train(train::TrainArgs),
+    /// Generate text from a trained run, streamed token by token.
+    Sample(sample::SampleArgs),
+    /// Tokenizer tools.
+    #[command(subcommand)]
+    Tokenizer(TokenizerCommand),
+    /// Data tools.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenizerCommand {
+    /// Train a byte-level BPE on Parquet and/or .txt files.
+    Train {
+        /// Parquet or .txt files (globs allowed).
+        #[arg(long, num_args = 1.., required = true)]
+        data: Vec<String>,
+        #[arg(long, default_value_t = 4096)]
+        vocab_size: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "text")]
+        text_column: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Convert .txt / .jsonl files into a Parquet file with a `text` column.
+    Convert {
+        #[arg(long, num_args = 1.., required = true)]
+        input: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// How a .txt file becomes rows.
+        #[arg(long, value_enum, default_value = "paragraph")]
+        split: crate::data::DocSplit,
+        /// Field holding the text in .jsonl records.
+        #[arg(long, default_value = "text")]
+        jsonl_field: String,
+    },
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Sample(args) => sample::run(args),
+        Command::Tokenizer(TokenizerCommand::Train { data, vocab_size, out, text_column }) => {
+            let files = crate::data::expand_paths(&data)?;
+            let tok = crate::data::train_bpe(&files, &text_column, vocab_size)?;
+            tok.save(&out)?;
+            println!("wrote {} ({})", out.display(), tok.describe());
+            Ok(())
+        }
+        Command::Data(DataCommand::Convert { input, out, split, jsonl_field }) => {
+            let stats = crate::data::convert_to_parquet(&input, &out, split, &jsonl_field)?;
+            println!("wrote {}: {} rows, {} bytes of text from {} files", out.display(), stats.rows, stats.bytes, stats.files);
+            Ok(())
+        }
+    }
+}

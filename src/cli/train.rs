@@ -1,0 +1,86 @@
+//! `trm train`: load a config (or the run folder's, on --resume), apply --set, train.
+
+use super::device::{dispatch, Device, OnBackend};
+use crate::config::Config;
+use crate::run::RunDir;
+use crate::train::{train, TrainOptions, TrainSummary};
+use anyhow::{bail, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// TOML experiment config (see configs/). Without it the built-in defaults are used.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override any config field: --set train.steps=500 --set data.text_column=body
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Run folder (default runs/<config name>-<UTC time>).
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Continue the run in this folder from its latest checkpoint.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "run_dir"])]
+    pub resume: Option<PathBuf>,
+    /// cpu, cuda or cuda:N (cuda needs a build with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// No progress output and no final sample.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+struct Job(TrainOptions);
+
+impl OnBackend for Job {
+    type Output = TrainSummary;
+    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Result<TrainSummary> {
+        train::<B>(self.0, &device)
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let (config, run_dir, resume) = match &args.resume {
+        Some(dir) => {
+            let path = RunDir::new(dir).config();
+            if !path.exists() {
+                bail!("--resume {}: no config.toml there, so it is not a run folder", dir.display());
+            }
+            (Config::load(&path, &args.overrides)?, dir.clone(), true)
+        }
+        None => {
+            let config = match &args.config {
+                Some(path) => Config::load(path, &args.overrides)?,
+                None => Config::from_toml_str("", &args.overrides, "defaults")?,
+            };
+            let name = args
+                .config
+                .as_ref()
+                .and_then(|p| p.file_stem())
+                .map_or("default".to_string(), |s| s.to_string_lossy().to_string());
+            let dir = args.run_dir.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{name}-{}", utc_stamp())));
+            (config, dir, false)
+        }
+    };
+    let opts = TrainOptions { config, run_dir, resume, verbose: !args.quiet };
+    dispatch(args.device, Job(opts))?;
+    Ok(())
+}
+
+/// YYYYMMDD-HHMMSS in UTC, from the system clock (civil-from-days, no date crate needed).
+fn utc_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+}

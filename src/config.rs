@@ -1,0 +1,366 @@
+//! Experiment configuration: plain structs with defaults, read from TOML (unknown keys refused),
+//! every field overridable with `--set section.key=value`.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    pub train: TrainConfig,
+    pub sample: SampleConfig,
+}
+
+/// Token mixing inside each block of the recursive network.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mixer {
+    Attention,
+    /// SwiGLU across the sequence axis (TRM-SPEC 1); needs a fixed length and full attention.
+    MlpT,
+}
+
+/// How the answer state y starts before the first supervision step.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum YInit {
+    /// One fixed random vector broadcast to every position (the paper).
+    Fixed,
+    /// y starts as the embedded input x.
+    Embed,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Hidden size D.
+    pub d_model: usize,
+    /// Blocks in the one network f.
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub mixer: Mixer,
+    /// SwiGLU inner width = round(expansion * D * 2/3) rounded up to a multiple of `ffn_multiple`.
+    pub expansion: f64,
+    pub ffn_multiple: usize,
+    pub rope_theta: f64,
+    /// n: latent updates of z per latent_recursion.
+    pub n: usize,
+    /// T: latent_recursions per deep_recursion (T-1 without gradient).
+    pub t: usize,
+    /// N_sup: deep supervision steps per batch.
+    pub n_sup: usize,
+    pub y_init: YInit,
+    /// Seed of the weight initialisation.
+    pub seed: u64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            d_model: 128,
+            n_layers: 2,
+            n_heads: 4,
+            mixer: Mixer::Attention,
+            expansion: 4.0,
+            ffn_multiple: 64,
+            rope_theta: 10_000.0,
+            n: 2,
+            t: 2,
+            n_sup: 2,
+            y_init: YInit::Embed,
+            seed: 0,
+        }
+    }
+}
+
+impl ModelConfig {
+    pub fn ffn_inner(&self) -> usize {
+        let raw = (self.expansion * self.d_model as f64 * 2.0 / 3.0).round() as usize;
+        raw.div_ceil(self.ffn_multiple) * self.ffn_multiple
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Parquet files or globs.
+    pub train: Vec<String>,
+    /// Separate validation files; when empty, `val_fraction` of the training documents is held out.
+    pub val: Vec<String>,
+    pub text_column: String,
+    /// `bytes`, a path to a tokenizer.json, or a Hugging Face Hub model id (read from the local cache).
+    pub tokenizer: String,
+    pub val_fraction: f64,
+    /// Windows held in the shuffle buffer (0 = no shuffling).
+    pub shuffle_buffer: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            train: vec!["corpora/shakespeare.parquet".into()],
+            val: vec![],
+            text_column: "text".into(),
+            tokenizer: "corpora/tokenizer.json".into(),
+            val_fraction: 0.05,
+            shuffle_buffer: 2048,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    Adamw,
+    /// Adam without epsilon: update = atan2(m_hat, sqrt(v_hat)) (TRM-SPEC 4).
+    AdamAtan2,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    Constant,
+    Cosine,
+}
+
+/// How deep supervision meets a stream of text.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Supervision {
+    /// An optimizer step after every supervision step on the same batch (paper pseudocode).
+    PerStep,
+    /// Gradients of all supervision steps averaged into one optimizer step per batch.
+    Accumulate,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Training batches. With `supervision = "per_step"` each batch makes n_sup optimizer updates.
+    pub steps: u64,
+    pub batch_size: usize,
+    pub seq_len: usize,
+    pub optimizer: OptimizerKind,
+    pub lr: f64,
+    /// Final learning rate of the cosine schedule, as a fraction of `lr`.
+    pub min_lr_ratio: f64,
+    /// Warm-up length in optimizer updates.
+    pub warmup: u64,
+    pub schedule: Schedule,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub weight_decay: f64,
+    /// Global gradient-norm clipping (0 = off).
+    pub grad_clip: f64,
+    pub ema_decay: f64,
+    pub supervision: Supervision,
+    /// Weight of the halting (Q) head's binary cross-entropy in the loss.
+    pub halt_loss_weight: f64,
+    pub checkpoint_every: u64,
+    pub eval_every: u64,
+    /// Validation windows used per evaluation.
+    pub eval_windows: usize,
+    pub log_every: u64,
+    /// Seed of data shuffling and of the samples shown during training.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 600,
+            batch_size: 16,
+            seq_len: 128,
+            optimizer: OptimizerKind::Adamw,
+            lr: 2e-3,
+            min_lr_ratio: 0.1,
+            warmup: 50,
+            schedule: Schedule::Cosine,
+            beta1: 0.9,
+            beta2: 0.95,
+            weight_decay: 0.1,
+            grad_clip: 1.0,
+            ema_decay: 0.99,
+            supervision: Supervision::PerStep,
+            halt_loss_weight: 0.5,
+            checkpoint_every: 100,
+            eval_every: 100,
+            eval_windows: 64,
+            log_every: 10,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SampleConfig {
+    /// Prompt of the samples written during training and printed at the end.
+    pub prompt: String,
+    pub max_new_tokens: usize,
+    pub temperature: f64,
+    pub top_k: usize,
+    pub top_p: f64,
+}
+
+impl Default for SampleConfig {
+    fn default() -> Self {
+        Self {
+            prompt: "ROMEO.\n".into(),
+            max_new_tokens: 120,
+            temperature: 0.8,
+            top_k: 50,
+            top_p: 0.95,
+        }
+    }
+}
+
+impl Config {
+    /// Parse TOML text, then apply `KEY=VALUE` overrides; unknown keys and wrong types are errors.
+    pub fn from_toml_str(text: &str, overrides: &[String], origin: &str) -> Result<Self> {
+        let mut value: toml::Value =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {}", one_line(&e)))?;
+        for item in overrides {
+            apply_override(&mut value, item)?;
+        }
+        let config: Config = value
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", one_line(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        Self::from_toml_str(&text, overrides, &path.display().to_string())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let m = &self.model;
+        let t = &self.train;
+        if m.d_model == 0 || m.n_heads == 0 || m.d_model % m.n_heads != 0 {
+            bail!("model.d_model ({}) must be a positive multiple of model.n_heads ({})", m.d_model, m.n_heads);
+        }
+        if (m.d_model / m.n_heads) % 2 != 0 {
+            bail!("model.d_model / model.n_heads must be even (RoPE rotates pairs)");
+        }
+        for (name, v) in [("model.n_layers", m.n_layers), ("model.n", m.n), ("model.t", m.t), ("model.n_sup", m.n_sup)] {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        if m.mixer == Mixer::MlpT {
+            bail!("model.mixer = \"mlp_t\" mixes the whole sequence and cannot be causal: use it for puzzles, not the language model");
+        }
+        if t.batch_size == 0 || t.seq_len < 2 {
+            bail!("train.batch_size must be >= 1 and train.seq_len >= 2");
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            bail!("train.lr must be a positive number");
+        }
+        if !(0.0..1.0).contains(&t.ema_decay) {
+            bail!("train.ema_decay must be in [0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.data.val_fraction) {
+            bail!("data.val_fraction must be in [0, 1)");
+        }
+        if self.data.train.is_empty() {
+            bail!("data.train lists no files");
+        }
+        if self.data.val.is_empty() && self.data.val_fraction == 0.0 {
+            bail!("no validation data: set data.val or a data.val_fraction above 0");
+        }
+        Ok(())
+    }
+}
+
+/// `a.b=VALUE`: VALUE is a TOML value; if it does not parse as one, it is taken as a bare string.
+fn apply_override(root: &mut toml::Value, item: &str) -> Result<()> {
+    let (key, raw) = item
+        .split_once('=')
+        .with_context(|| format!("--set {item}: expected KEY=VALUE"))?;
+    let key = key.trim();
+    let value = parse_value(raw.trim());
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut table = root
+        .as_table_mut()
+        .context("config root is not a table")?;
+    for part in &parts[..parts.len() - 1] {
+        table = table
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()))
+            .as_table_mut()
+            .with_context(|| format!("--set {key}: `{part}` is not a section"))?;
+    }
+    table.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&doc) {
+        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let c = Config::default();
+        let back = Config::from_toml_str(&c.to_toml(), &[], "x").unwrap();
+        assert_eq!(c, back);
+    }
+
+    #[test]
+    fn overrides_parse_toml_values_and_bare_strings() {
+        let c = Config::from_toml_str(
+            "",
+            &[
+                "train.steps=500".into(),
+                "data.text_column=body".into(),
+                r#"data.train=["a.parquet", "b/*.parquet"]"#.into(),
+                "train.lr=1e-3".into(),
+                "model.y_init=fixed".into(),
+            ],
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.train.steps, 500);
+        assert_eq!(c.data.text_column, "body");
+        assert_eq!(c.data.train, vec!["a.parquet", "b/*.parquet"]);
+        assert_eq!(c.train.lr, 1e-3);
+        assert_eq!(c.model.y_init, YInit::Fixed);
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_refused() {
+        let e = Config::from_toml_str("[train]\nstepz = 3\n", &[], "c.toml").unwrap_err();
+        assert!(e.to_string().contains("stepz"), "{e}");
+        let e = Config::from_toml_str("", &["train.steps=many".into()], "c.toml").unwrap_err();
+        assert!(e.to_string().contains("steps") || e.to_string().contains("invalid type"), "{e}");
+        let e = Config::from_toml_str("", &["modle.n=3".into()], "c.toml").unwrap_err();
+        assert!(e.to_string().contains("modle"), "{e}");
+    }
+
+    #[test]
+    fn ffn_width_matches_spec_for_d512() {
+        let m = ModelConfig { d_model: 512, ffn_multiple: 256, ..Default::default() };
+        assert_eq!(m.ffn_inner(), 1536);
+    }
+}

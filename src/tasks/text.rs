@@ -1,0 +1,110 @@
+//! The language-model adapter: token embedding in, causal attention, next-token head out.
+//! The next-token loss is taken after every deep supervision step.
+
+use crate::config::ModelConfig;
+use crate::nn::loss::{bce_with_logits, cross_entropy};
+use crate::nn::{trunc_normal, AttnMask, Init, Linear};
+use crate::trm::{State, Trm};
+use burn::module::Param;
+use burn::prelude::*;
+
+#[derive(Module, Debug)]
+pub struct TextTrm<B: Backend> {
+    /// Token embedding [V, D], std 1/sqrt(D); the embedded input is scaled by sqrt(D).
+    embed: Param<Tensor<B, 2>>,
+    pub core: Trm<B>,
+    /// Next-token head, not tied to the embedding.
+    lm_head: Linear<B>,
+    n_sup: usize,
+    max_len: usize,
+}
+
+/// What one supervision step produced, for the loss and the logs.
+pub struct StepOutput<B: Backend> {
+    pub state: State<B>,
+    pub logits: Tensor<B, 3>,
+}
+
+/// Loss of one supervision step: next-token cross-entropy plus the weighted halting loss.
+pub struct StepLoss<B: Backend> {
+    pub total: Tensor<B, 1>,
+    pub lm: Tensor<B, 1>,
+    pub halt: Tensor<B, 1>,
+    /// Share of positions whose argmax equals the target (the halting head's target).
+    pub accuracy: Tensor<B, 1>,
+}
+
+impl<B: Backend> TextTrm<B> {
+    pub fn new(cfg: &ModelConfig, vocab_size: usize, max_len: usize, device: &B::Device) -> Self {
+        let mut init = Init::new(cfg.seed, device);
+        let d = cfg.d_model;
+        let embed = Param::from_tensor(trunc_normal(&mut init, [vocab_size, d], 1.0 / (d as f64).sqrt()));
+        let core = Trm::new(&mut init, cfg, max_len);
+        let lm_head = Linear::new(&mut init, d, vocab_size);
+        Self { embed, core, lm_head, n_sup: cfg.n_sup, max_len }
+    }
+
+    pub fn n_sup(&self) -> usize {
+        self.n_sup
+    }
+
+    /// Longest context the model attends over (RoPE table length).
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.embed.dims()[0]
+    }
+
+    pub fn embed_param_id(&self) -> burn::module::ParamId {
+        self.embed.id
+    }
+
+    pub fn embed_weights(&self) -> Tensor<B, 2> {
+        self.embed.val()
+    }
+
+    /// The same model with other embedding weights (same parameter id), for gradient checks.
+    pub fn with_embed_weights(mut self, weights: Tensor<B, 2>) -> Self {
+        self.embed = Param::initialized(self.embed.id, weights.require_grad());
+        self
+    }
+
+    /// x = embed(tokens) * sqrt(D): [B, L] -> [B, L, D].
+    pub fn embed(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let d = self.embed.dims()[1] as f64;
+        burn::tensor::module::embedding(self.embed.val(), tokens).mul_scalar(d.sqrt())
+    }
+
+    pub fn mask(&self, len: usize, device: &B::Device) -> AttnMask<B> {
+        AttnMask::causal(len, device)
+    }
+
+    pub fn logits(&self, y: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.lm_head.forward(y)
+    }
+
+    /// Inference: the logits after each of `steps` supervision steps (may exceed the trained n_sup).
+    pub fn forward_steps(&self, tokens: Tensor<B, 2, Int>, steps: usize) -> Vec<Tensor<B, 3>> {
+        let x = self.embed(tokens);
+        let mask = self.mask(x.dims()[1], &x.device());
+        let mut state = self.core.initial_state(&x);
+        (0..steps)
+            .map(|_| {
+                state = self.core.deep_recursion(&x, state.clone(), &mask);
+                self.logits(state.y.clone())
+            })
+            .collect()
+    }
+
+    /// The loss of one supervision step given its output.
+    pub fn step_loss(&self, out: &StepOutput<B>, targets: Tensor<B, 2, Int>, halt_weight: f64) -> StepLoss<B> {
+        let lm = cross_entropy(out.logits.clone(), targets.clone());
+        let correct = out.logits.clone().detach().argmax(2).squeeze_dim::<2>(2).equal(targets).float();
+        let q = self.core.q_logits(out.state.y.clone());
+        let halt = bce_with_logits(q, correct.clone());
+        let total = lm.clone() + halt.clone().mul_scalar(halt_weight);
+        StepLoss { total, lm, halt, accuracy: correct.mean() }
+    }
+}

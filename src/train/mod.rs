@@ -1,0 +1,9 @@
+//! Training: the deep-supervision loop, optimizers, EMA, learning-rate schedule and checkpoints.
+
+pub mod checkpoint;
+pub mod ema;
+pub mod optim;
+pub mod schedule;
+mod trainer;
+
+pub use trainer::{train, TrainOptions, TrainSummary};

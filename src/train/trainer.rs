@@ -1,0 +1,451 @@
+//! The training loop: one batch from the corpus to the optimizer, with deep supervision.
+//!
+//! For each batch: embed x, start (y, z), then for each of N_sup supervision steps run
+//! deep_recursion, take the next-token loss on y, backpropagate, and either step the optimizer
+//! (`per_step`, the paper's pseudocode) or accumulate (`accumulate`); (y, z) is carried detached.
+
+use super::checkpoint::{self, Which};
+use super::ema::update_ema;
+use super::optim::{scale_and_clip, Adam};
+use super::schedule::learning_rate;
+use crate::config::{Config, Supervision};
+use crate::data::{eval_windows, expand_paths, LoaderConfig, LoaderState, Split, StreamDecoder, TextTokenizer, TokenLoader};
+use crate::eval::perplexity::{batch_tensors, evaluate_lm, PerplexityReport};
+use crate::log::TbWriter;
+use crate::run::{ensure_same_tokenizer, RunDir};
+use crate::sample::{generate, SamplingParams};
+use crate::tasks::text::{StepOutput, TextTrm};
+use anyhow::{bail, Context, Result};
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub struct TrainOptions {
+    pub config: Config,
+    pub run_dir: PathBuf,
+    /// Continue from the run folder's latest checkpoint (config and tokenizer come from the folder).
+    pub resume: bool,
+    /// Print progress and the final sample.
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub run_dir: PathBuf,
+    pub steps: u64,
+    pub val: PerplexityReport,
+    /// exp(entropy of the validation tokens' own unigram distribution): the best any unigram model can do.
+    pub unigram_ppl: f64,
+    pub tokens_per_sec: f64,
+    pub sample: String,
+    pub parameters: usize,
+}
+
+/// Everything besides the weights and optimizer moments that an exact resume needs.
+#[derive(Serialize, Deserialize)]
+struct TrainState {
+    /// Batches completed.
+    step: u64,
+    /// Optimizer updates made (differs from `step` with per-step supervision).
+    updates: u64,
+    tokens_seen: u64,
+    best_val_nll: Option<f64>,
+    loader: LoaderState,
+    tokenizer: String,
+}
+
+type Optim<B> = burn::optim::adaptor::OptimizerAdaptor<Adam, TextTrm<B>, B>;
+
+pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Result<TrainSummary> {
+    let run = RunDir::new(&opts.run_dir);
+    let (config, tokenizer) = prepare_run_dir(&run, &opts)?;
+    let cfg = &config.train;
+
+    let (train_cfg, val_cfg) = loader_configs(&config)?;
+    let mut loader = TokenLoader::new(train_cfg, tokenizer.clone())?;
+    let val_windows = eval_windows(&val_cfg, &tokenizer, cfg.eval_windows)?;
+    let unigram_ppl = unigram_perplexity(&val_windows, tokenizer.vocab_size());
+
+    let mut model = TextTrm::<B>::new(&config.model, tokenizer.vocab_size(), cfg.seq_len, device);
+    let mut optim: Optim<B> = Adam::from_config(cfg).init();
+    let mut ema = model.valid();
+    let parameters = model.num_params();
+    let mut state = TrainState {
+        step: 0,
+        updates: 0,
+        tokens_seen: 0,
+        best_val_nll: None,
+        loader: loader.state(),
+        tokenizer: tokenizer.fingerprint(),
+    };
+    let checkpoints = run.checkpoints();
+    if opts.resume {
+        let dir = checkpoints
+            .resolve(Which::Latest)?
+            .with_context(|| format!("--resume {}: the folder holds no checkpoint", run.root.display()))?;
+        state = checkpoint::load_state(&dir)?;
+        ensure_same_tokenizer(&tokenizer, &state.tokenizer, &run.tokenizer().display().to_string())?;
+        model = checkpoint::load_module(model, &dir, "model", device)?;
+        ema = checkpoint::load_module(ema, &dir, "ema", device)?;
+        optim = optim.load_record(checkpoint::load_record(&dir, "optim", device)?);
+        loader.restore(state.loader.clone())?;
+    }
+
+    let mut tb = TbWriter::new(&run.tensorboard())?;
+    let mut metrics = Metrics::open(&run, state.step)?;
+    let updates_per_batch = match cfg.supervision {
+        Supervision::PerStep => config.model.n_sup as u64,
+        Supervision::Accumulate => 1,
+    };
+    let total_updates = cfg.steps * updates_per_batch;
+    let tokens_per_batch = (cfg.batch_size * cfg.seq_len) as u64;
+    let progress = Progress::new(opts.verbose, cfg.steps, state.step);
+    if opts.verbose {
+        progress.println(format!(
+            "trm: {parameters} parameters, tokenizer {}, {} validation tokens (unigram perplexity {unigram_ppl:.1}), run folder {}",
+            tokenizer.describe(),
+            val_windows.len() * cfg.seq_len,
+            run.root.display()
+        ));
+    }
+    let started = Instant::now();
+    let start_step = state.step;
+    let mut last_val: Option<PerplexityReport> = None;
+
+    while state.step < cfg.steps {
+        let t0 = Instant::now();
+        let batch = loader.next_batch()?;
+        let (inputs, targets) = batch_tensors::<B>(&batch, device);
+        let mut sup = SupervisionLog::default();
+        let mut grad_norm = 0.0;
+        let mut lr = 0.0;
+        let mut accumulated = GradientsAccumulator::<TextTrm<B>>::new();
+        let mut carry = None;
+        for s in 0..config.model.n_sup {
+            let x = model.embed(inputs.clone());
+            let start = carry.take().unwrap_or_else(|| model.core.initial_state(&x));
+            let mask = model.mask(cfg.seq_len, device);
+            let y_z = model.core.deep_recursion_grad(&x, start, &mask);
+            let out = StepOutput { logits: model.logits(y_z.y.clone()), state: y_z };
+            let loss = model.step_loss(&out, targets.clone(), cfg.halt_loss_weight);
+            let total: f64 = loss.total.clone().into_scalar().elem();
+            if !total.is_finite() {
+                let kept = checkpoints.resolve(Which::Latest)?;
+                bail!(
+                    "loss became {total} at step {} (supervision step {}); stopped. Last good checkpoint: {}",
+                    state.step + 1,
+                    s + 1,
+                    kept.map_or("none yet".into(), |p| p.display().to_string())
+                );
+            }
+            sup.push(&loss);
+            let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+            carry = Some(out.state.detach());
+            match cfg.supervision {
+                Supervision::PerStep => {
+                    let (grads, norm) = scale_and_clip(&model, grads, 1.0, cfg.grad_clip);
+                    lr = learning_rate(cfg, state.updates, total_updates);
+                    model = optim.step(lr, model, grads);
+                    ema = update_ema(ema, &model, cfg.ema_decay);
+                    state.updates += 1;
+                    grad_norm += norm / config.model.n_sup as f64;
+                }
+                Supervision::Accumulate => accumulated.accumulate(&model, grads),
+            }
+        }
+        if cfg.supervision == Supervision::Accumulate {
+            let scale = 1.0 / config.model.n_sup as f64;
+            let (grads, norm) = scale_and_clip(&model, accumulated.grads(), scale, cfg.grad_clip);
+            lr = learning_rate(cfg, state.updates, total_updates);
+            model = optim.step(lr, model, grads);
+            ema = update_ema(ema, &model, cfg.ema_decay);
+            state.updates += 1;
+            grad_norm = norm;
+        }
+        state.step += 1;
+        state.tokens_seen += tokens_per_batch;
+        let step = state.step;
+        let tok_per_sec = tokens_per_batch as f64 / t0.elapsed().as_secs_f64();
+        let final_loss = *sup.lm.last().unwrap();
+        metrics.write(step, &sup, lr, grad_norm)?;
+        if step % cfg.log_every == 0 || step == cfg.steps {
+            tb.scalar("train/loss", final_loss, step)?;
+            tb.scalar("train/perplexity", final_loss.exp(), step)?;
+            for (s, l) in sup.lm.iter().enumerate() {
+                tb.scalar(&format!("train/perplexity_step{}", s + 1), l.exp(), step)?;
+            }
+            tb.scalar("train/halt_loss", mean(&sup.halt), step)?;
+            tb.scalar("train/token_accuracy", *sup.accuracy.last().unwrap(), step)?;
+            tb.scalar("train/learning_rate", lr, step)?;
+            tb.scalar("train/grad_norm", grad_norm, step)?;
+            tb.scalar("train/tokens_per_sec", tok_per_sec, step)?;
+        }
+        progress.update(step, final_loss, tok_per_sec);
+
+        let eval_now = step % cfg.eval_every == 0 || step == cfg.steps;
+        let mut is_best = false;
+        if eval_now {
+            let ema_model = ema.clone();
+            let report = evaluate_lm(&ema_model, &val_windows, cfg.batch_size, config.model.n_sup, device);
+            tb.scalar("val/loss", report.final_nll(), step)?;
+            tb.scalar("val/perplexity", report.final_ppl(), step)?;
+            for (s, p) in report.ppl_per_step().iter().enumerate() {
+                tb.scalar(&format!("val/perplexity_step{}", s + 1), *p, step)?;
+            }
+            let sample = sample_text(&ema_model, &tokenizer, &config, device);
+            tb.text("samples/generation", &format!("{}{}", config.sample.prompt, sample), step)?;
+            is_best = state.best_val_nll.is_none_or(|b| report.final_nll() < b);
+            if is_best {
+                state.best_val_nll = Some(report.final_nll());
+            }
+            progress.println(format!(
+                "step {step}: val perplexity {:.2} (per supervision step: {})",
+                report.final_ppl(),
+                report.ppl_per_step().iter().map(|p| format!("{p:.2}")).collect::<Vec<_>>().join(", ")
+            ));
+            last_val = Some(report);
+        }
+        if step % cfg.checkpoint_every == 0 || step == cfg.steps || is_best {
+            state.loader = loader.state();
+            checkpoints.save::<B, _, _, _, _>(step, &model, &ema, optim.to_record(), &state, is_best)?;
+        }
+        tb.flush()?;
+    }
+    progress.finish();
+
+    let ema_model = ema;
+    let val = match last_val {
+        Some(v) => v,
+        None => evaluate_lm(&ema_model, &val_windows, cfg.batch_size, config.model.n_sup, device),
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let tokens_per_sec = (state.step - start_step) as f64 * tokens_per_batch as f64 / elapsed.max(1e-9);
+    let sample = if opts.verbose {
+        println!("\nSample (EMA weights, prompt {:?}):", config.sample.prompt);
+        print!("{}", config.sample.prompt);
+        let s = stream_sample(&ema_model, &tokenizer, &config, device);
+        println!();
+        s
+    } else {
+        sample_text(&ema_model, &tokenizer, &config, device)
+    };
+    if opts.verbose {
+        println!(
+            "\nvalidation perplexity {:.2} (unigram baseline {unigram_ppl:.1}); {:.0} tokens/s; run folder {}",
+            val.final_ppl(),
+            tokens_per_sec,
+            run.root.display()
+        );
+    }
+    Ok(TrainSummary { run_dir: run.root, steps: state.step, val, unigram_ppl, tokens_per_sec, sample, parameters })
+}
+
+/// New run: create the folder, save config and tokenizer. Resume: read them back from the folder.
+fn prepare_run_dir(run: &RunDir, opts: &TrainOptions) -> Result<(Config, TextTokenizer)> {
+    if opts.resume {
+        if !run.config().exists() {
+            bail!("--resume {}: no config.toml there, so it is not a run folder", run.root.display());
+        }
+        let tokenizer = TextTokenizer::from_file(&run.tokenizer())?;
+        return Ok((opts.config.clone(), tokenizer));
+    }
+    if run.checkpoints().resolve(Which::Latest)?.is_some() {
+        bail!(
+            "{} already holds a training run: use --resume {0} to continue it, or another --run-dir",
+            run.root.display()
+        );
+    }
+    let tokenizer = TextTokenizer::from_spec(&opts.config.data.tokenizer)?;
+    std::fs::create_dir_all(&run.root).with_context(|| format!("cannot create run folder {}", run.root.display()))?;
+    checkpoint::write_atomic(&run.config(), opts.config.to_toml().as_bytes())?;
+    tokenizer.save(&run.tokenizer())?;
+    Ok((opts.config.clone(), tokenizer))
+}
+
+fn loader_configs(config: &Config) -> Result<(LoaderConfig, LoaderConfig)> {
+    let t = &config.train;
+    let d = &config.data;
+    let train_files = expand_paths(&d.train)?;
+    let base = |files, split| LoaderConfig {
+        files,
+        text_column: d.text_column.clone(),
+        split,
+        val_fraction: d.val_fraction,
+        batch_size: t.batch_size,
+        seq_len: t.seq_len,
+        shuffle_buffer: d.shuffle_buffer,
+        seed: t.seed,
+    };
+    Ok(if d.val.is_empty() {
+        (base(train_files.clone(), Split::Train), base(train_files, Split::Val))
+    } else {
+        (base(train_files, Split::All), base(expand_paths(&d.val)?, Split::All))
+    })
+}
+
+fn sampling_params(config: &Config, tokenizer: &TextTokenizer) -> SamplingParams {
+    let s = &config.sample;
+    SamplingParams {
+        max_new_tokens: s.max_new_tokens,
+        temperature: s.temperature,
+        top_k: s.top_k,
+        top_p: s.top_p,
+        seed: config.train.seed,
+        stop_token: Some(tokenizer.eot_id()),
+    }
+}
+
+fn prompt_ids(config: &Config, tokenizer: &TextTokenizer) -> Vec<u32> {
+    let mut ids = vec![tokenizer.eot_id()];
+    ids.extend(tokenizer.encode(&config.sample.prompt));
+    ids
+}
+
+fn sample_text<B: Backend>(model: &TextTrm<B>, tok: &TextTokenizer, config: &Config, device: &B::Device) -> String {
+    let ids = generate(model, &prompt_ids(config, tok), &sampling_params(config, tok), device, |_| {});
+    tok.decode(&ids)
+}
+
+fn stream_sample<B: Backend>(model: &TextTrm<B>, tok: &TextTokenizer, config: &Config, device: &B::Device) -> String {
+    let mut decoder = StreamDecoder::new(tok);
+    let mut out = std::io::stdout();
+    let ids = generate(model, &prompt_ids(config, tok), &sampling_params(config, tok), device, |id| {
+        let _ = write!(out, "{}", decoder.push(id));
+        let _ = out.flush();
+    });
+    let _ = write!(out, "{}", decoder.finish());
+    tok.decode(&ids)
+}
+
+/// exp(H) of the token distribution of the validation targets.
+fn unigram_perplexity(windows: &[Vec<u32>], vocab: usize) -> f64 {
+    let mut counts = vec![0u64; vocab];
+    let mut total = 0u64;
+    for w in windows {
+        for &t in &w[1..] {
+            counts[t as usize] += 1;
+            total += 1;
+        }
+    }
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / total as f64;
+            -p * p.ln()
+        })
+        .sum();
+    entropy.exp()
+}
+
+/// Losses of the supervision steps of one batch, as host numbers.
+#[derive(Default, Serialize)]
+struct SupervisionLog {
+    lm: Vec<f64>,
+    halt: Vec<f64>,
+    accuracy: Vec<f64>,
+}
+
+impl SupervisionLog {
+    fn push<B: Backend>(&mut self, loss: &crate::tasks::text::StepLoss<B>) {
+        self.lm.push(loss.lm.clone().into_scalar().elem());
+        self.halt.push(loss.halt.clone().into_scalar().elem());
+        self.accuracy.push(loss.accuracy.clone().into_scalar().elem());
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// metrics.jsonl: one line per batch. On resume, lines past the checkpoint's step are dropped so
+/// the file reads as one uninterrupted run.
+struct Metrics {
+    file: std::fs::File,
+}
+
+impl Metrics {
+    fn open(run: &RunDir, resume_step: u64) -> Result<Self> {
+        let path = run.metrics();
+        let kept: String = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                    .is_some_and(|s| s <= resume_step)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        checkpoint::write_atomic(&path, kept.as_bytes())?;
+        let file = std::fs::OpenOptions::new().append(true).open(&path)?;
+        Ok(Self { file })
+    }
+
+    fn write(&mut self, step: u64, sup: &SupervisionLog, lr: f64, grad_norm: f64) -> Result<()> {
+        let line = serde_json::json!({
+            "step": step,
+            "loss": sup.lm.last(),
+            "loss_per_step": sup.lm,
+            "halt_loss": sup.halt,
+            "lr": lr,
+            "grad_norm": grad_norm,
+        });
+        writeln!(self.file, "{line}")?;
+        Ok(())
+    }
+}
+
+/// A progress bar on a terminal; plain lines every few seconds otherwise (CI logs, pipes).
+struct Progress {
+    bar: Option<ProgressBar>,
+    verbose: bool,
+    last_line: std::cell::Cell<Instant>,
+}
+
+impl Progress {
+    fn new(verbose: bool, steps: u64, start: u64) -> Self {
+        let bar = (verbose && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+            let bar = ProgressBar::new(steps);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg} ETA {eta}")
+                    .expect("valid template"),
+            );
+            bar.set_position(start);
+            bar
+        });
+        Self { bar, verbose, last_line: std::cell::Cell::new(Instant::now()) }
+    }
+
+    fn update(&self, step: u64, loss: f64, tok_per_sec: f64) {
+        let msg = format!("loss {loss:.3} ppl {:.2} {tok_per_sec:.0} tok/s", loss.exp());
+        if let Some(bar) = &self.bar {
+            bar.set_position(step);
+            bar.set_message(msg);
+        } else if self.verbose && self.last_line.get().elapsed().as_secs_f64() > 10.0 {
+            eprintln!("step {step}: {msg}");
+            self.last_line.set(Instant::now());
+        }
+    }
+
+    fn println(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None if self.verbose => eprintln!("{line}"),
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! THE recursive core (TRM-SPEC 2): one tiny network f refining an answer y and a latent z.
+//! It knows nothing of text or puzzles: the task supplies x, the attention mask and the heads.
+//!
+//! ```text
+//! latent_recursion(x, y, z):  n times  z = f(z + y + x);   then  y = f(y + z)
+//! deep_recursion(x, y, z):    T-1 latent_recursions without gradient, one with gradient
+//! ```
+
+use crate::config::{Mixer, ModelConfig, YInit};
+use crate::nn::{trunc_normal, AttnMask, Block, Init, Linear, MlpT, Mix, Rope};
+use burn::module::{AutodiffModule, Param};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+
+/// The network f: a stack of post-norm blocks; `net(h, injection) = blocks(h + injection)`.
+#[derive(Module, Debug)]
+pub struct Net<B: Backend> {
+    blocks: Vec<Block<B>>,
+    rope: Rope<B>,
+}
+
+impl<B: Backend> Net<B> {
+    fn new(init: &mut Init<B>, cfg: &ModelConfig, max_len: usize) -> Self {
+        let d = cfg.d_model;
+        let blocks = (0..cfg.n_layers)
+            .map(|_| match cfg.mixer {
+                Mixer::Attention => Block::attention(init, d, cfg.n_heads, cfg.ffn_inner()),
+                Mixer::MlpT => {
+                    let inner = (cfg.expansion * max_len as f64 * 2.0 / 3.0).round() as usize;
+                    let mix = Mix::MlpT(MlpT::new(init, max_len, inner.max(1)));
+                    Block::new(init, mix, d, cfg.ffn_inner())
+                }
+            })
+            .collect();
+        let rope = Rope::new(d / cfg.n_heads, max_len, cfg.rope_theta, init.device);
+        Self { blocks, rope }
+    }
+
+    pub fn forward(&self, h: Tensor<B, 3>, injection: Tensor<B, 3>, mask: &AttnMask<B>) -> Tensor<B, 3> {
+        self.blocks
+            .iter()
+            .fold(h + injection, |h, block| block.forward(h, &self.rope, mask))
+    }
+}
+
+/// The answer y and the latent z, each [B, L, D].
+#[derive(Clone, Debug)]
+pub struct State<B: Backend> {
+    pub y: Tensor<B, 3>,
+    pub z: Tensor<B, 3>,
+}
+
+impl<B: Backend> State<B> {
+    /// Cut the graph between supervision steps (TRM-SPEC 2: carry (y, z) detached).
+    pub fn detach(self) -> Self {
+        Self { y: self.y.detach(), z: self.z.detach() }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Trm<B: Backend> {
+    pub net: Net<B>,
+    /// Fixed random starting vectors (buffers, not learned: no gradient reaches them).
+    y_init: Param<Tensor<B, 1>>,
+    z_init: Param<Tensor<B, 1>>,
+    /// Halting head: q = q_head(y), weight 0 and bias -5 at init.
+    q_head: Linear<B>,
+    n: usize,
+    t: usize,
+    y_from_input: bool,
+}
+
+impl<B: Backend> Trm<B> {
+    pub fn new(init: &mut Init<B>, cfg: &ModelConfig, max_len: usize) -> Self {
+        let d = cfg.d_model;
+        let net = Net::new(init, cfg, max_len);
+        let buffer = |init: &mut Init<B>| Param::from_tensor(trunc_normal(init, [d], 1.0)).set_require_grad(false);
+        let y_init = buffer(init);
+        let z_init = buffer(init);
+        Self {
+            net,
+            y_init,
+            z_init,
+            q_head: Linear::constant(init.device, d, 1, 0.0, -5.0),
+            n: cfg.n,
+            t: cfg.t,
+            y_from_input: cfg.y_init == YInit::Embed,
+        }
+    }
+
+    /// (y, z) before the first supervision step.
+    pub fn initial_state(&self, x: &Tensor<B, 3>) -> State<B> {
+        let [b, l, d] = x.dims();
+        let broadcast = |v: &Param<Tensor<B, 1>>| v.val().reshape([1, 1, d]).expand([b, l, d]);
+        let y = if self.y_from_input { x.clone().detach() } else { broadcast(&self.y_init) };
+        State { y, z: broadcast(&self.z_init) }
+    }
+
+    /// n updates of the latent z from (x, y, z), then one update of the answer y from (y, z).
+    pub fn latent_recursion(&self, x: &Tensor<B, 3>, s: State<B>, mask: &AttnMask<B>) -> State<B> {
+        let State { y, mut z } = s;
+        for _ in 0..self.n {
+            z = self.net.forward(z, y.clone() + x.clone(), mask);
+        }
+        let y = self.net.forward(y, z.clone(), mask);
+        State { y, z }
+    }
+
+    /// deep_recursion for inference: T latent_recursions (no gradient is ever taken here).
+    pub fn deep_recursion(&self, x: &Tensor<B, 3>, mut s: State<B>, mask: &AttnMask<B>) -> State<B> {
+        for _ in 0..self.t {
+            s = self.latent_recursion(x, s, mask);
+        }
+        s
+    }
+
+    /// Halting logits, one per position: [B, L, D] -> [B, L]. A task that halts per sequence
+    /// reads position 0 (TRM-SPEC 2); the language model halts per token.
+    pub fn q_logits(&self, y: Tensor<B, 3>) -> Tensor<B, 2> {
+        self.q_head.forward(y).squeeze_dim(2)
+    }
+
+    pub fn recursions(&self) -> (usize, usize) {
+        (self.n, self.t)
+    }
+}
+
+impl<B: AutodiffBackend> Trm<B> {
+    /// deep_recursion for training: T-1 latent_recursions without gradient (run on the inner,
+    /// non-autodiff backend, which records no graph), then one latent_recursion with gradient.
+    pub fn deep_recursion_grad(&self, x: &Tensor<B, 3>, s: State<B>, mask: &AttnMask<B>) -> State<B> {
+        let s = if self.t > 1 {
+            let inner = self.valid();
+            let x_ng = x.clone().inner();
+            let mask_ng = inner_mask(mask);
+            let mut s_ng = State { y: s.y.inner(), z: s.z.inner() };
+            for _ in 0..self.t - 1 {
+                s_ng = inner.latent_recursion(&x_ng, s_ng, &mask_ng);
+            }
+            State { y: Tensor::from_inner(s_ng.y), z: Tensor::from_inner(s_ng.z) }
+        } else {
+            s
+        };
+        self.latent_recursion(x, s, mask)
+    }
+}
+
+fn inner_mask<B: AutodiffBackend>(mask: &AttnMask<B>) -> AttnMask<B::InnerBackend> {
+    match mask {
+        AttnMask::Full => AttnMask::Full,
+        AttnMask::Causal(bias) => AttnMask::Causal(bias.clone().inner()),
+    }
+}
