@@ -2,6 +2,7 @@
 //!
 //! Arrows point one way: cli -> train / eval / sample -> tasks -> trm -> nn.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;

@@ -1,5 +1,6 @@
 //! The command line: train, sample, tokenizer, data, bench.
 
+mod bench;
 mod device;
 mod sample;
 mod train;
@@ -23,6 +24,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Generate text from a trained run, streamed token by token.
     Sample(sample::SampleArgs),
+    /// Measure training and sampling throughput of configs (results to eval/).
+    Bench(bench::BenchArgs),
     /// Tokenizer tools.
     #[command(subcommand)]
     Tokenizer(TokenizerCommand),
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train::run(args),
         Command::Sample(args) => sample::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Tokenizer(TokenizerCommand::Train { data, vocab_size, out, text_column }) => {
             let files = crate::data::expand_paths(&data)?;
             let tok = crate::data::train_bpe(&files, &text_column, vocab_size)?;

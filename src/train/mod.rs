@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod ema;
+pub mod learner;
 pub mod optim;
 pub mod schedule;
 mod trainer;

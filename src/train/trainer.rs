@@ -5,19 +5,17 @@
 //! (`per_step`, the paper's pseudocode) or accumulate (`accumulate`); (y, z) is carried detached.
 
 use super::checkpoint::{self, Which};
-use super::ema::update_ema;
-use super::optim::{scale_and_clip, Adam};
-use super::schedule::learning_rate;
-use crate::config::{Config, Supervision};
+use super::learner::{BatchLog, Learner};
+use crate::config::Config;
 use crate::data::{eval_windows, expand_paths, LoaderConfig, LoaderState, Split, StreamDecoder, TextTokenizer, TokenLoader};
 use crate::eval::perplexity::{batch_tensors, evaluate_lm, PerplexityReport};
 use crate::log::TbWriter;
 use crate::run::{ensure_same_tokenizer, RunDir};
 use crate::sample::{generate, SamplingParams};
-use crate::tasks::text::{StepOutput, TextTrm};
+use crate::tasks::text::TextTrm;
 use anyhow::{bail, Context, Result};
-use burn::module::AutodiffModule;
-use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::module::Module;
+use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -60,8 +58,6 @@ struct TrainState {
     tokenizer: String,
 }
 
-type Optim<B> = burn::optim::adaptor::OptimizerAdaptor<Adam, TextTrm<B>, B>;
-
 pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Result<TrainSummary> {
     let run = RunDir::new(&opts.run_dir);
     let (config, tokenizer) = prepare_run_dir(&run, &opts)?;
@@ -72,10 +68,8 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
     let val_windows = eval_windows(&val_cfg, &tokenizer, cfg.eval_windows)?;
     let unigram_ppl = unigram_perplexity(&val_windows, tokenizer.vocab_size());
 
-    let mut model = TextTrm::<B>::new(&config.model, tokenizer.vocab_size(), cfg.seq_len, device);
-    let mut optim: Optim<B> = Adam::from_config(cfg).init();
-    let mut ema = model.valid();
-    let parameters = model.num_params();
+    let mut learner = Learner::<B>::new(config.clone(), tokenizer.vocab_size(), device);
+    let parameters = learner.model.num_params();
     let mut state = TrainState {
         step: 0,
         updates: 0,
@@ -91,19 +85,15 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
             .with_context(|| format!("--resume {}: the folder holds no checkpoint", run.root.display()))?;
         state = checkpoint::load_state(&dir)?;
         ensure_same_tokenizer(&tokenizer, &state.tokenizer, &run.tokenizer().display().to_string())?;
-        model = checkpoint::load_module(model, &dir, "model", device)?;
-        ema = checkpoint::load_module(ema, &dir, "ema", device)?;
-        optim = optim.load_record(checkpoint::load_record(&dir, "optim", device)?);
+        learner.model = checkpoint::load_module(learner.model, &dir, "model", device)?;
+        learner.ema = checkpoint::load_module(learner.ema, &dir, "ema", device)?;
+        learner.optim = learner.optim.load_record(checkpoint::load_record(&dir, "optim", device)?);
+        learner.updates = state.updates;
         loader.restore(state.loader.clone())?;
     }
 
     let mut tb = TbWriter::new(&run.tensorboard())?;
     let mut metrics = Metrics::open(&run, state.step)?;
-    let updates_per_batch = match cfg.supervision {
-        Supervision::PerStep => config.model.n_sup as u64,
-        Supervision::Accumulate => 1,
-    };
-    let total_updates = cfg.steps * updates_per_batch;
     let tokens_per_batch = (cfg.batch_size * cfg.seq_len) as u64;
     let progress = Progress::new(opts.verbose, cfg.steps, state.step);
     if opts.verbose {
@@ -122,68 +112,33 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
         let t0 = Instant::now();
         let batch = loader.next_batch()?;
         let (inputs, targets) = batch_tensors::<B>(&batch, device);
-        let mut sup = SupervisionLog::default();
-        let mut grad_norm = 0.0;
-        let mut lr = 0.0;
-        let mut accumulated = GradientsAccumulator::<TextTrm<B>>::new();
-        let mut carry = None;
-        for s in 0..config.model.n_sup {
-            let x = model.embed(inputs.clone());
-            let start = carry.take().unwrap_or_else(|| model.core.initial_state(&x));
-            let mask = model.mask(cfg.seq_len, device);
-            let y_z = model.core.deep_recursion_grad(&x, start, &mask);
-            let out = StepOutput { logits: model.logits(y_z.y.clone()), state: y_z };
-            let loss = model.step_loss(&out, targets.clone(), cfg.halt_loss_weight);
-            let total: f64 = loss.total.clone().into_scalar().elem();
-            if !total.is_finite() {
-                let kept = checkpoints.resolve(Which::Latest)?;
-                bail!(
-                    "loss became {total} at step {} (supervision step {}); stopped. Last good checkpoint: {}",
-                    state.step + 1,
-                    s + 1,
-                    kept.map_or("none yet".into(), |p| p.display().to_string())
-                );
-            }
-            sup.push(&loss);
-            let grads = GradientsParams::from_grads(loss.total.backward(), &model);
-            carry = Some(out.state.detach());
-            match cfg.supervision {
-                Supervision::PerStep => {
-                    let (grads, norm) = scale_and_clip(&model, grads, 1.0, cfg.grad_clip);
-                    lr = learning_rate(cfg, state.updates, total_updates);
-                    model = optim.step(lr, model, grads);
-                    ema = update_ema(ema, &model, cfg.ema_decay);
-                    state.updates += 1;
-                    grad_norm += norm / config.model.n_sup as f64;
-                }
-                Supervision::Accumulate => accumulated.accumulate(&model, grads),
-            }
-        }
-        if cfg.supervision == Supervision::Accumulate {
-            let scale = 1.0 / config.model.n_sup as f64;
-            let (grads, norm) = scale_and_clip(&model, accumulated.grads(), scale, cfg.grad_clip);
-            lr = learning_rate(cfg, state.updates, total_updates);
-            model = optim.step(lr, model, grads);
-            ema = update_ema(ema, &model, cfg.ema_decay);
-            state.updates += 1;
-            grad_norm = norm;
-        }
+        let log = learner.train_batch(inputs, targets).or_else(|e| {
+            let kept = checkpoints.resolve(Which::Latest)?;
+            bail!(
+                "loss became {} at step {} (supervision step {}); stopped. Last good checkpoint: {}",
+                e.value,
+                state.step + 1,
+                e.supervision_step,
+                kept.map_or("none yet".into(), |p| p.display().to_string())
+            )
+        })?;
         state.step += 1;
         state.tokens_seen += tokens_per_batch;
         let step = state.step;
         let tok_per_sec = tokens_per_batch as f64 / t0.elapsed().as_secs_f64();
-        let final_loss = *sup.lm.last().unwrap();
-        metrics.write(step, &sup, lr, grad_norm)?;
+        state.updates = learner.updates;
+        let final_loss = log.final_loss();
+        metrics.write(step, &log)?;
         if step % cfg.log_every == 0 || step == cfg.steps {
             tb.scalar("train/loss", final_loss, step)?;
             tb.scalar("train/perplexity", final_loss.exp(), step)?;
-            for (s, l) in sup.lm.iter().enumerate() {
+            for (s, l) in log.lm.iter().enumerate() {
                 tb.scalar(&format!("train/perplexity_step{}", s + 1), l.exp(), step)?;
             }
-            tb.scalar("train/halt_loss", mean(&sup.halt), step)?;
-            tb.scalar("train/token_accuracy", *sup.accuracy.last().unwrap(), step)?;
-            tb.scalar("train/learning_rate", lr, step)?;
-            tb.scalar("train/grad_norm", grad_norm, step)?;
+            tb.scalar("train/halt_loss", mean(&log.halt), step)?;
+            tb.scalar("train/token_accuracy", *log.accuracy.last().unwrap(), step)?;
+            tb.scalar("train/learning_rate", log.lr, step)?;
+            tb.scalar("train/grad_norm", log.grad_norm, step)?;
             tb.scalar("train/tokens_per_sec", tok_per_sec, step)?;
         }
         progress.update(step, final_loss, tok_per_sec);
@@ -191,15 +146,15 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
         let eval_now = step % cfg.eval_every == 0 || step == cfg.steps;
         let mut is_best = false;
         if eval_now {
-            let ema_model = ema.clone();
-            let report = evaluate_lm(&ema_model, &val_windows, cfg.batch_size, config.model.n_sup, device);
+            let ema_model = &learner.ema;
+            let report = evaluate_lm(ema_model, &val_windows, cfg.batch_size, config.model.n_sup, device);
             tb.scalar("val/loss", report.final_nll(), step)?;
             tb.scalar("val/perplexity", report.final_ppl(), step)?;
             for (s, p) in report.ppl_per_step().iter().enumerate() {
                 tb.scalar(&format!("val/perplexity_step{}", s + 1), *p, step)?;
             }
-            let sample = sample_text(&ema_model, &tokenizer, &config, device);
-            tb.text("samples/generation", &format!("{}{}", config.sample.prompt, sample), step)?;
+            let sample = sample_text(ema_model, &tokenizer, &config, device);
+            tb.text("samples/generation", &format!("```\n{}{}\n```", config.sample.prompt, sample), step)?;
             is_best = state.best_val_nll.is_none_or(|b| report.final_nll() < b);
             if is_best {
                 state.best_val_nll = Some(report.final_nll());
@@ -213,13 +168,13 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
         }
         if step % cfg.checkpoint_every == 0 || step == cfg.steps || is_best {
             state.loader = loader.state();
-            checkpoints.save::<B, _, _, _, _>(step, &model, &ema, optim.to_record(), &state, is_best)?;
+            checkpoints.save::<B, _, _, _, _>(step, &learner.model, &learner.ema, learner.optim.to_record(), &state, is_best)?;
         }
         tb.flush()?;
     }
     progress.finish();
 
-    let ema_model = ema;
+    let ema_model = learner.ema;
     let val = match last_val {
         Some(v) => v,
         None => evaluate_lm(&ema_model, &val_windows, cfg.batch_size, config.model.n_sup, device),
@@ -344,22 +299,6 @@ fn unigram_perplexity(windows: &[Vec<u32>], vocab: usize) -> f64 {
     entropy.exp()
 }
 
-/// Losses of the supervision steps of one batch, as host numbers.
-#[derive(Default, Serialize)]
-struct SupervisionLog {
-    lm: Vec<f64>,
-    halt: Vec<f64>,
-    accuracy: Vec<f64>,
-}
-
-impl SupervisionLog {
-    fn push<B: Backend>(&mut self, loss: &crate::tasks::text::StepLoss<B>) {
-        self.lm.push(loss.lm.clone().into_scalar().elem());
-        self.halt.push(loss.halt.clone().into_scalar().elem());
-        self.accuracy.push(loss.accuracy.clone().into_scalar().elem());
-    }
-}
-
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
@@ -389,14 +328,15 @@ impl Metrics {
         Ok(Self { file })
     }
 
-    fn write(&mut self, step: u64, sup: &SupervisionLog, lr: f64, grad_norm: f64) -> Result<()> {
+    fn write(&mut self, step: u64, log: &BatchLog) -> Result<()> {
         let line = serde_json::json!({
             "step": step,
-            "loss": sup.lm.last(),
-            "loss_per_step": sup.lm,
-            "halt_loss": sup.halt,
-            "lr": lr,
-            "grad_norm": grad_norm,
+            "loss": log.final_loss(),
+            "loss_per_step": log.lm,
+            "halt_loss": log.halt,
+            "accuracy": log.accuracy,
+            "lr": log.lr,
+            "grad_norm": log.grad_norm,
         });
         writeln!(self.file, "{line}")?;
         Ok(())

@@ -1,0 +1,84 @@
+//! Throughput benchmark (not a test): training tokens/s and sampling tokens/s of a config,
+//! on random tokens so that only the model is measured. Results go to a Markdown table.
+
+use crate::config::Config;
+use crate::eval::perplexity::batch_tensors;
+use crate::rng::Rng;
+use crate::sample::{generate, SamplingParams};
+use crate::train::learner::Learner;
+use anyhow::{bail, Result};
+use burn::module::Module;
+use burn::tensor::backend::AutodiffBackend;
+use std::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct BenchResult {
+    pub name: String,
+    pub parameters: usize,
+    pub batch: String,
+    pub recursion: String,
+    pub ms_per_batch: f64,
+    pub train_tokens_per_sec: f64,
+    pub sample_tokens_per_sec: f64,
+    pub final_loss: f64,
+}
+
+impl BenchResult {
+    pub const HEADER: &'static str = "| config | device | parameters | batch x seq | n / T / N_sup | ms per batch | train tokens/s | sampling tokens/s |\n|---|---|---|---|---|---|---|---|";
+
+    pub fn row(&self, device: &str) -> String {
+        format!(
+            "| {} | {device} | {} | {} | {} | {:.0} | {:.0} | {:.1} |",
+            self.name, self.parameters, self.batch, self.recursion, self.ms_per_batch, self.train_tokens_per_sec, self.sample_tokens_per_sec
+        )
+    }
+}
+
+/// Time `batches` training batches (after one warm-up batch) and `sample_tokens` sampled tokens.
+pub fn bench<B: AutodiffBackend>(
+    name: &str,
+    config: Config,
+    vocab_size: usize,
+    batches: usize,
+    sample_tokens: usize,
+    device: &B::Device,
+) -> Result<BenchResult> {
+    let t = config.train.clone();
+    let m = config.model.clone();
+    let mut learner = Learner::<B>::new(config, vocab_size, device);
+    let mut rng = Rng::new(0);
+    let mut random_batch = || -> Vec<Vec<u32>> {
+        (0..t.batch_size)
+            .map(|_| (0..=t.seq_len).map(|_| rng.below(vocab_size as u64) as u32).collect())
+            .collect()
+    };
+    let mut final_loss = 0.0;
+    let mut elapsed = 0.0;
+    for i in 0..=batches {
+        let (inputs, targets) = batch_tensors::<B>(&random_batch(), device);
+        let t0 = Instant::now();
+        let log = match learner.train_batch(inputs, targets) {
+            Ok(log) => log,
+            Err(e) => bail!("benchmark loss became {} at batch {i}", e.value),
+        };
+        final_loss = log.final_loss();
+        if i > 0 {
+            elapsed += t0.elapsed().as_secs_f64();
+        }
+    }
+    let ms_per_batch = 1000.0 * elapsed / batches as f64;
+    let params = SamplingParams { max_new_tokens: sample_tokens, temperature: 1.0, top_k: 0, top_p: 1.0, seed: 0, stop_token: None };
+    let t0 = Instant::now();
+    let produced = generate(&learner.ema, &[0], &params, device, |_| {}).len();
+    let sample_tokens_per_sec = produced as f64 / t0.elapsed().as_secs_f64();
+    Ok(BenchResult {
+        name: name.to_string(),
+        parameters: learner.model.num_params(),
+        batch: format!("{} x {}", t.batch_size, t.seq_len),
+        recursion: format!("{} / {} / {}", m.n, m.t, m.n_sup),
+        ms_per_batch,
+        train_tokens_per_sec: (t.batch_size * t.seq_len) as f64 / (ms_per_batch / 1000.0),
+        sample_tokens_per_sec,
+        final_loss,
+    })
+}

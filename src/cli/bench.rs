@@ -1,0 +1,65 @@
+//! `trm bench`: training and sampling throughput of one or more configs, written to eval/.
+
+use super::device::{dispatch, Device, OnBackend};
+use crate::bench::{bench, BenchResult};
+use crate::config::Config;
+use crate::data::TextTokenizer;
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Configs to measure (the tokenizer named in each sets the vocabulary size).
+    #[arg(long = "config", required = true)]
+    pub configs: Vec<PathBuf>,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Timed training batches per config (after one warm-up batch).
+    #[arg(long, default_value_t = 5)]
+    pub batches: usize,
+    /// Tokens to sample for the sampling speed.
+    #[arg(long, default_value_t = 32)]
+    pub sample_tokens: usize,
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// Markdown file to write the table to.
+    #[arg(long, default_value = "eval/bench.md")]
+    pub out: PathBuf,
+}
+
+struct Job(BenchArgs);
+
+impl OnBackend for Job {
+    type Output = Vec<BenchResult>;
+    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Result<Vec<BenchResult>> {
+        let args = self.0;
+        let mut results = Vec::new();
+        for path in &args.configs {
+            let config = Config::load(path, &args.overrides)?;
+            let vocab = TextTokenizer::from_spec(&config.data.tokenizer)?.vocab_size();
+            let name = path.file_stem().unwrap_or_default().to_string_lossy().to_string();
+            let r = bench::<B>(&name, config, vocab, args.batches, args.sample_tokens, &device)?;
+            eprintln!("{}", r.row(&format!("{:?}", args.device)));
+            results.push(r);
+        }
+        Ok(results)
+    }
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let device = args.device;
+    let out = args.out.clone();
+    let results = dispatch(device, Job(args))?;
+    let mut table = format!("{}\n", BenchResult::HEADER);
+    for r in &results {
+        table.push_str(&r.row(&format!("{device:?}")));
+        table.push('\n');
+    }
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, &table)?;
+    print!("{table}");
+    Ok(())
+}

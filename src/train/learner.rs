@@ -1,0 +1,117 @@
+//! One batch of deep supervision: the model, its optimizer and its EMA copy, stepped together.
+//! Used by the training loop and the throughput benchmark alike.
+
+use super::ema::update_ema;
+use super::optim::{scale_and_clip, Adam};
+use super::schedule::learning_rate;
+use crate::config::{Config, Supervision};
+use crate::tasks::text::{StepLoss, StepOutput, TextTrm};
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use serde::Serialize;
+
+pub type Optim<B> = burn::optim::adaptor::OptimizerAdaptor<Adam, TextTrm<B>, B>;
+
+pub struct Learner<B: AutodiffBackend> {
+    pub model: TextTrm<B>,
+    pub optim: Optim<B>,
+    pub ema: TextTrm<B::InnerBackend>,
+    pub config: Config,
+    /// Optimizer updates made so far (the learning-rate schedule's clock).
+    pub updates: u64,
+}
+
+/// What one batch did, as host numbers: the losses of each supervision step and the update.
+#[derive(Default, Debug, Serialize)]
+pub struct BatchLog {
+    pub lm: Vec<f64>,
+    pub halt: Vec<f64>,
+    pub accuracy: Vec<f64>,
+    pub lr: f64,
+    pub grad_norm: f64,
+}
+
+impl BatchLog {
+    pub fn final_loss(&self) -> f64 {
+        *self.lm.last().expect("n_sup >= 1")
+    }
+
+    fn push<B: Backend>(&mut self, loss: &StepLoss<B>) {
+        self.lm.push(loss.lm.clone().into_scalar().elem());
+        self.halt.push(loss.halt.clone().into_scalar().elem());
+        self.accuracy.push(loss.accuracy.clone().into_scalar().elem());
+    }
+}
+
+/// A loss that is NaN or infinite, with where it happened.
+#[derive(Debug)]
+pub struct NonFiniteLoss {
+    pub value: f64,
+    pub supervision_step: usize,
+}
+
+impl<B: AutodiffBackend> Learner<B> {
+    pub fn new(config: Config, vocab_size: usize, device: &B::Device) -> Self {
+        let model = TextTrm::<B>::new(&config.model, vocab_size, config.train.seq_len, device);
+        let optim = Adam::from_config(&config.train).init();
+        let ema = model.valid();
+        Self { model, optim, ema, config, updates: 0 }
+    }
+
+    fn updates_per_batch(&self) -> u64 {
+        match self.config.train.supervision {
+            Supervision::PerStep => self.config.model.n_sup as u64,
+            Supervision::Accumulate => 1,
+        }
+    }
+
+    /// Deep supervision on one batch: for each supervision step, deep_recursion from the carried
+    /// (y, z), next-token loss on y, backward; then an optimizer update per step (`per_step`) or
+    /// one update with the averaged gradients (`accumulate`). (y, z) is carried detached.
+    pub fn train_batch(&mut self, inputs: Tensor<B, 2, Int>, targets: Tensor<B, 2, Int>) -> Result<BatchLog, NonFiniteLoss> {
+        let n_sup = self.config.model.n_sup;
+        let supervision = self.config.train.supervision;
+        let device = inputs.device();
+        let mask = self.model.mask(inputs.dims()[1], &device);
+        let mut log = BatchLog::default();
+        let mut accumulated = GradientsAccumulator::<TextTrm<B>>::new();
+        let mut carry = None;
+        for s in 0..n_sup {
+            let x = self.model.embed(inputs.clone());
+            let start = carry.take().unwrap_or_else(|| self.model.core.initial_state(&x));
+            let state = self.model.core.deep_recursion_grad(&x, start, &mask);
+            let out = StepOutput { logits: self.model.logits(state.y.clone()), state };
+            let loss = self.model.step_loss(&out, targets.clone(), self.config.train.halt_loss_weight);
+            log.push(&loss);
+            let total = log.lm[s] + log.halt[s] * self.config.train.halt_loss_weight;
+            if !total.is_finite() {
+                return Err(NonFiniteLoss { value: total, supervision_step: s + 1 });
+            }
+            let grads = GradientsParams::from_grads(loss.total.backward(), &self.model);
+            carry = Some(out.state.detach());
+            match supervision {
+                Supervision::PerStep => log.grad_norm += self.update(grads, 1.0, &mut log.lr) / n_sup as f64,
+                Supervision::Accumulate => accumulated.accumulate(&self.model, grads),
+            }
+        }
+        if supervision == Supervision::Accumulate {
+            log.grad_norm = self.update(accumulated.grads(), 1.0 / n_sup as f64, &mut log.lr);
+        }
+        Ok(log)
+    }
+
+    /// Scale and clip the gradients, step the optimizer at the scheduled rate, update the EMA.
+    /// Returns the gradient norm before clipping.
+    fn update(&mut self, grads: GradientsParams, scale: f64, lr_out: &mut f64) -> f64 {
+        let cfg = &self.config.train;
+        let (grads, norm) = scale_and_clip(&self.model, grads, scale, cfg.grad_clip);
+        let lr = learning_rate(cfg, self.updates, cfg.steps * self.updates_per_batch());
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.ema = update_ema(self.ema.clone(), &self.model, cfg.ema_decay);
+        self.updates += 1;
+        *lr_out = lr;
+        norm
+    }
+}
