@@ -29,7 +29,13 @@ impl BenchResult {
     pub fn row(&self, device: &str) -> String {
         format!(
             "| {} | {device} | {} | {} | {} | {:.0} | {:.0} | {:.1} |",
-            self.name, self.parameters, self.batch, self.recursion, self.ms_per_batch, self.train_tokens_per_sec, self.sample_tokens_per_sec
+            self.name,
+            self.parameters,
+            self.batch,
+            self.recursion,
+            self.ms_per_batch,
+            self.train_tokens_per_sec,
+            self.sample_tokens_per_sec
         )
     }
 }
@@ -49,7 +55,11 @@ pub fn bench<B: AutodiffBackend>(
     let mut rng = Rng::new(0);
     let mut random_batch = || -> Vec<Vec<u32>> {
         (0..t.batch_size)
-            .map(|_| (0..=t.seq_len).map(|_| rng.below(vocab_size as u64) as u32).collect())
+            .map(|_| {
+                (0..=t.seq_len)
+                    .map(|_| rng.below(vocab_size as u64) as u32)
+                    .collect()
+            })
             .collect()
     };
     let mut final_loss = 0.0;
@@ -67,7 +77,14 @@ pub fn bench<B: AutodiffBackend>(
         }
     }
     let ms_per_batch = 1000.0 * elapsed / batches as f64;
-    let params = SamplingParams { max_new_tokens: sample_tokens, temperature: 1.0, top_k: 0, top_p: 1.0, seed: 0, stop_token: None };
+    let params = SamplingParams {
+        max_new_tokens: sample_tokens,
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        seed: 0,
+        stop_token: None,
+    };
     let t0 = Instant::now();
     let produced = generate(&learner.ema, &[0], &params, device, |_| {}).len();
     let sample_tokens_per_sec = produced as f64 / t0.elapsed().as_secs_f64();

@@ -61,7 +61,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         Self {
             d_model: 128,
-            n_layers: 2,
+            n_layers: 1,
             n_heads: 4,
             mixer: Mixer::Attention,
             expansion: 4.0,
@@ -104,7 +104,7 @@ impl Default for DataConfig {
             train: vec!["corpora/shakespeare.parquet".into()],
             val: vec![],
             text_column: "text".into(),
-            tokenizer: "corpora/tokenizer.json".into(),
+            tokenizer: "bytes".into(),
             val_fraction: 0.05,
             shuffle_buffer: 2048,
         }
@@ -171,9 +171,9 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            steps: 600,
+            steps: 900,
             batch_size: 16,
-            seq_len: 128,
+            seq_len: 64,
             optimizer: OptimizerKind::Adamw,
             lr: 2e-3,
             min_lr_ratio: 0.1,
@@ -246,19 +246,37 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         let m = &self.model;
         let t = &self.train;
-        if m.d_model == 0 || m.n_heads == 0 || m.d_model % m.n_heads != 0 {
-            bail!("model.d_model ({}) must be a positive multiple of model.n_heads ({})", m.d_model, m.n_heads);
+        if m.d_model == 0 || m.n_heads == 0 || !m.d_model.is_multiple_of(m.n_heads) {
+            bail!(
+                "model.d_model ({}) must be a positive multiple of model.n_heads ({})",
+                m.d_model,
+                m.n_heads
+            );
         }
-        if (m.d_model / m.n_heads) % 2 != 0 {
+        if !(m.d_model / m.n_heads).is_multiple_of(2) {
             bail!("model.d_model / model.n_heads must be even (RoPE rotates pairs)");
         }
-        for (name, v) in [("model.n_layers", m.n_layers), ("model.n", m.n), ("model.t", m.t), ("model.n_sup", m.n_sup)] {
+        for (name, v) in [
+            ("model.n_layers", m.n_layers),
+            ("model.n", m.n),
+            ("model.t", m.t),
+            ("model.n_sup", m.n_sup),
+        ] {
             if v == 0 {
                 bail!("{name} must be at least 1");
             }
         }
         if m.mixer == Mixer::MlpT {
             bail!("model.mixer = \"mlp_t\" mixes the whole sequence and cannot be causal: use it for puzzles, not the language model");
+        }
+        for (name, v) in [
+            ("train.log_every", t.log_every),
+            ("train.eval_every", t.eval_every),
+            ("train.checkpoint_every", t.checkpoint_every),
+        ] {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
         }
         if t.batch_size == 0 || t.seq_len < 2 {
             bail!("train.batch_size must be >= 1 and train.seq_len >= 2");
@@ -290,9 +308,7 @@ fn apply_override(root: &mut toml::Value, item: &str) -> Result<()> {
     let key = key.trim();
     let value = parse_value(raw.trim());
     let parts: Vec<&str> = key.split('.').collect();
-    let mut table = root
-        .as_table_mut()
-        .context("config root is not a table")?;
+    let mut table = root.as_table_mut().context("config root is not a table")?;
     for part in &parts[..parts.len() - 1] {
         table = table
             .entry(part.to_string())
@@ -313,7 +329,10 @@ fn parse_value(raw: &str) -> toml::Value {
 }
 
 fn one_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -353,14 +372,21 @@ mod tests {
         let e = Config::from_toml_str("[train]\nstepz = 3\n", &[], "c.toml").unwrap_err();
         assert!(e.to_string().contains("stepz"), "{e}");
         let e = Config::from_toml_str("", &["train.steps=many".into()], "c.toml").unwrap_err();
-        assert!(e.to_string().contains("steps") || e.to_string().contains("invalid type"), "{e}");
+        assert!(
+            e.to_string().contains("steps") || e.to_string().contains("invalid type"),
+            "{e}"
+        );
         let e = Config::from_toml_str("", &["modle.n=3".into()], "c.toml").unwrap_err();
         assert!(e.to_string().contains("modle"), "{e}");
     }
 
     #[test]
     fn ffn_width_matches_spec_for_d512() {
-        let m = ModelConfig { d_model: 512, ffn_multiple: 256, ..Default::default() };
+        let m = ModelConfig {
+            d_model: 512,
+            ffn_multiple: 256,
+            ..Default::default()
+        };
         assert_eq!(m.ffn_inner(), 1536);
     }
 }

@@ -49,12 +49,19 @@ pub struct Trained<B: Backend> {
 
 /// `path` is a run folder (the best checkpoint, else the latest) or one checkpoint folder inside it.
 /// `tokenizer`, when given, must be the one the run was trained with.
-pub fn load_trained<B: Backend>(path: &Path, tokenizer: Option<&str>, device: &B::Device) -> Result<Trained<B>> {
+pub fn load_trained<B: Backend>(
+    path: &Path,
+    tokenizer: Option<&str>,
+    device: &B::Device,
+) -> Result<Trained<B>> {
     if !path.exists() {
         bail!("checkpoint {} does not exist", path.display());
     }
     let (run, checkpoint) = if path.join("state.json").exists() {
-        let run = path.parent().and_then(Path::parent).context("checkpoint folder has no run folder")?;
+        let run = path
+            .parent()
+            .and_then(Path::parent)
+            .context("checkpoint folder has no run folder")?;
         (RunDir::new(run), path.to_path_buf())
     } else {
         let run = RunDir::new(path);
@@ -77,12 +84,26 @@ pub fn load_trained<B: Backend>(path: &Path, tokenizer: Option<&str>, device: &B
     if let Some(fp) = state.get("tokenizer").and_then(|v| v.as_str()) {
         ensure_same_tokenizer(&run_tok, fp, &run.tokenizer().display().to_string())?;
     }
-    let model = TextTrm::new(&config.model, run_tok.vocab_size(), config.train.seq_len, device);
+    let model = TextTrm::new(
+        &config.model,
+        run_tok.vocab_size(),
+        config.train.seq_len,
+        device,
+    );
     let model = checkpoint::load_module(model, &checkpoint, "ema", device)?;
-    Ok(Trained { config, tokenizer: run_tok, model, checkpoint })
+    Ok(Trained {
+        config,
+        tokenizer: run_tok,
+        model,
+        checkpoint,
+    })
 }
 
-pub fn ensure_same_tokenizer(tok: &TextTokenizer, expected_fingerprint: &str, name: &str) -> Result<()> {
+pub fn ensure_same_tokenizer(
+    tok: &TextTokenizer,
+    expected_fingerprint: &str,
+    name: &str,
+) -> Result<()> {
     if tok.fingerprint() != expected_fingerprint {
         bail!(
             "tokenizer {name} ({}) does not match the one the checkpoint was trained with (fingerprint {} vs {})",

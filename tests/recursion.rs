@@ -14,7 +14,18 @@ type B = Autodiff<Flex>;
 type I = Flex;
 
 fn tiny(t: usize, y_init: YInit) -> ModelConfig {
-    ModelConfig { d_model: 16, n_layers: 1, n_heads: 2, n: 2, t, n_sup: 2, y_init, ffn_multiple: 8, seed: 3, ..Default::default() }
+    ModelConfig {
+        d_model: 16,
+        n_layers: 1,
+        n_heads: 2,
+        n: 2,
+        t,
+        n_sup: 2,
+        y_init,
+        ffn_multiple: 8,
+        seed: 3,
+        ..Default::default()
+    }
 }
 
 fn tokens<Bk: Backend>(ids: &[i64], device: &Bk::Device) -> Tensor<Bk, 2, Int> {
@@ -31,7 +42,10 @@ fn loss_of(model: &TextTrm<B>, inp: &Tensor<B, 2, Int>, tgt: &Tensor<B, 2, Int>)
     let mask = model.mask(inp.dims()[1], &x.device());
     let s = model.core.initial_state(&x);
     let state = model.core.deep_recursion_grad(&x, s, &mask);
-    let out = StepOutput { logits: model.logits(state.y.clone()), state };
+    let out = StepOutput {
+        logits: model.logits(state.y.clone()),
+        state,
+    };
     model.step_loss(&out, tgt.clone(), 0.0).lm
 }
 
@@ -53,7 +67,9 @@ fn gradients_match_finite_differences() {
         let at = |delta: f32| {
             let mut w = base.clone();
             w[idx] += delta;
-            let m = model.clone().with_embed_weights(Tensor::from_data(TensorData::new(w, [11, 16]), &device));
+            let m = model
+                .clone()
+                .with_embed_weights(Tensor::from_data(TensorData::new(w, [11, 16]), &device));
             loss_of(&m, &inp, &tgt).into_scalar().elem::<f64>()
         };
         let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
@@ -77,7 +93,10 @@ fn gradient_path_computes_the_same_recursion_as_inference() {
         let trained = model.core.deep_recursion_grad(&x, s.clone(), &mask);
         let inner = model.valid();
         let xi = inner.embed(inp.inner());
-        let infer = inner.core.deep_recursion(&xi, inner.core.initial_state(&xi), &inner.mask(5, &device));
+        let infer =
+            inner
+                .core
+                .deep_recursion(&xi, inner.core.initial_state(&xi), &inner.mask(5, &device));
         let (a, b) = (data(trained.y.inner()), data(infer.y));
         for (p, q) in a.iter().zip(&b) {
             assert!((p - q).abs() < 1e-5, "{p} vs {q}");
@@ -89,11 +108,20 @@ fn gradient_path_computes_the_same_recursion_as_inference() {
 fn causal_mask_hides_the_future() {
     let device = Default::default();
     let model = TextTrm::<I>::new(&tiny(2, YInit::Embed), 11, 8, &device);
-    let a = model.forward_steps(tokens::<I>(&[1, 2, 3, 4, 5], &device), 2).pop().unwrap();
-    let b = model.forward_steps(tokens::<I>(&[1, 2, 3, 9, 9], &device), 2).pop().unwrap();
+    let a = model
+        .forward_steps(tokens::<I>(&[1, 2, 3, 4, 5], &device), 2)
+        .pop()
+        .unwrap();
+    let b = model
+        .forward_steps(tokens::<I>(&[1, 2, 3, 9, 9], &device), 2)
+        .pop()
+        .unwrap();
     let (a, b) = (data(a.narrow(1, 0, 3)), data(b.narrow(1, 0, 3)));
     for (p, q) in a.iter().zip(&b) {
-        assert!((p - q).abs() < 1e-5, "positions before the change must not move: {p} vs {q}");
+        assert!(
+            (p - q).abs() < 1e-5,
+            "positions before the change must not move: {p} vs {q}"
+        );
     }
 }
 
@@ -112,9 +140,17 @@ fn rope_rotates_pairs_by_position_times_frequency() {
     let device = Default::default();
     // head_dim 4: pairs (0, 2) with frequency 1 and (1, 3) with frequency theta^(-1/2) = 0.01
     let rope = Rope::<I>::new(4, 8, 10_000.0, &device);
-    let x = Tensor::<I, 4>::from_data(TensorData::new(vec![1.0f32, 1.0, 0.0, 0.0], [1, 1, 1, 4]), &device);
+    let x = Tensor::<I, 4>::from_data(
+        TensorData::new(vec![1.0f32, 1.0, 0.0, 0.0], [1, 1, 1, 4]),
+        &device,
+    );
     let at3 = Tensor::cat(vec![Tensor::zeros([1, 1, 3, 4], &device), x], 2);
-    let got: Vec<f32> = rope.apply(at3, 0).narrow(2, 3, 1).into_data().to_vec().unwrap();
+    let got: Vec<f32> = rope
+        .apply(at3, 0)
+        .narrow(2, 3, 1)
+        .into_data()
+        .to_vec()
+        .unwrap();
     let want = [3f32.cos(), 0.03f32.cos(), 3f32.sin(), 0.03f32.sin()];
     for (g, w) in got.iter().zip(want) {
         assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
@@ -124,7 +160,9 @@ fn rope_rotates_pairs_by_position_times_frequency() {
 #[test]
 fn masks_are_additive_and_causal() {
     let device = Default::default();
-    let AttnMask::Causal(bias) = AttnMask::<I>::causal(3, &device) else { panic!() };
+    let AttnMask::Causal(bias) = AttnMask::<I>::causal(3, &device) else {
+        panic!()
+    };
     let v: Vec<f32> = bias.into_data().to_vec().unwrap();
     let inf = f32::NEG_INFINITY;
     assert_eq!(v, vec![0.0, inf, inf, 0.0, 0.0, inf, 0.0, 0.0, 0.0]);
@@ -144,10 +182,18 @@ use one::One;
 
 fn one_step(kind: OptimizerKind, w0: f32, grad_scale: f32, lr: f64, wd: f64) -> f32 {
     let device = Default::default();
-    let m = One::<B> { w: Param::from_tensor(Tensor::from_data(TensorData::new(vec![w0], [1]), &device)) };
+    let m = One::<B> {
+        w: Param::from_tensor(Tensor::from_data(TensorData::new(vec![w0], [1]), &device)),
+    };
     let loss = m.w.val().mul_scalar(grad_scale).sum(); // d loss / d w = grad_scale
     let grads = GradientsParams::from_grads(loss.backward(), &m);
-    let cfg = TrainConfig { optimizer: kind, weight_decay: wd, beta1: 0.9, beta2: 0.95, ..Default::default() };
+    let cfg = TrainConfig {
+        optimizer: kind,
+        weight_decay: wd,
+        beta1: 0.9,
+        beta2: 0.95,
+        ..Default::default()
+    };
     let mut optim = trm::train::optim::Adam::from_config(&cfg).init::<B, One<B>>();
     let m = optim.step(lr, m, grads);
     m.w.val().into_scalar().elem()
@@ -160,32 +206,53 @@ fn optimizers_match_their_formulas_on_the_first_step() {
     let (w0, g, lr, wd) = (0.5f32, -2.0f32, 0.1, 0.5);
     let decayed = w0 as f64 * (1.0 - lr * wd);
     let adamw = one_step(OptimizerKind::Adamw, w0, g, lr, wd) as f64;
-    assert!((adamw - (decayed + lr * 2.0 / (2.0 + 1e-8))).abs() < 1e-6, "{adamw}");
+    assert!(
+        (adamw - (decayed + lr * 2.0 / (2.0 + 1e-8))).abs() < 1e-6,
+        "{adamw}"
+    );
     let atan2 = one_step(OptimizerKind::AdamAtan2, w0, g, lr, wd) as f64;
-    assert!((atan2 - (decayed + lr * std::f64::consts::FRAC_PI_4)).abs() < 1e-6, "{atan2}");
+    assert!(
+        (atan2 - (decayed + lr * std::f64::consts::FRAC_PI_4)).abs() < 1e-6,
+        "{atan2}"
+    );
 }
 
 #[test]
 fn global_norm_clipping_scales_all_gradients_together() {
     let device = Default::default();
-    let m = One::<B> { w: Param::from_tensor(Tensor::from_data(TensorData::new(vec![1.0f32, 1.0], [2]), &device)) };
+    let m = One::<B> {
+        w: Param::from_tensor(Tensor::from_data(
+            TensorData::new(vec![1.0f32, 1.0], [2]),
+            &device,
+        )),
+    };
     let coef = Tensor::<B, 1>::from_data(TensorData::new(vec![3.0f32, 4.0], [2]), &device);
     let grads = GradientsParams::from_grads((m.w.val() * coef).sum().backward(), &m);
     let (grads, norm) = trm::train::optim::scale_and_clip(&m, grads, 0.5, 1.0);
-    assert!((norm - 2.5).abs() < 1e-6, "norm of 0.5 * (3, 4) is 2.5, got {norm}");
+    assert!(
+        (norm - 2.5).abs() < 1e-6,
+        "norm of 0.5 * (3, 4) is 2.5, got {norm}"
+    );
     let g: Tensor<I, 1> = grads.get(m.w.id).unwrap();
     let g: Vec<f32> = g.into_data().to_vec().unwrap();
-    assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6, "{g:?}");
+    assert!(
+        (g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6,
+        "{g:?}"
+    );
 }
 
 #[test]
 fn ema_blends_by_the_decay() {
     let device = Default::default();
-    let make = |v: f32| One::<B> { w: Param::from_tensor(Tensor::from_data(TensorData::new(vec![v], [1]), &device)) };
+    let make = |v: f32| One::<B> {
+        w: Param::from_tensor(Tensor::from_data(TensorData::new(vec![v], [1]), &device)),
+    };
     let model = make(1.0);
     let ema = make(0.0).valid();
     // same parameter id, so the EMA copy tracks it
-    let ema = One::<I> { w: Param::initialized(model.w.id, ema.w.val()) };
+    let ema = One::<I> {
+        w: Param::initialized(model.w.id, ema.w.val()),
+    };
     let ema = trm::train::ema::update_ema(ema, &model, 0.9);
     let v: f32 = ema.w.val().into_scalar().elem();
     assert!((v - 0.1).abs() < 1e-7, "{v}");

@@ -32,14 +32,28 @@ struct Job(BenchArgs);
 
 impl OnBackend for Job {
     type Output = Vec<BenchResult>;
-    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Result<Vec<BenchResult>> {
+    fn run<B: burn::tensor::backend::AutodiffBackend>(
+        self,
+        device: B::Device,
+    ) -> Result<Vec<BenchResult>> {
         let args = self.0;
         let mut results = Vec::new();
         for path in &args.configs {
             let config = Config::load(path, &args.overrides)?;
             let vocab = TextTokenizer::from_spec(&config.data.tokenizer)?.vocab_size();
-            let name = path.file_stem().unwrap_or_default().to_string_lossy().to_string();
-            let r = bench::<B>(&name, config, vocab, args.batches, args.sample_tokens, &device)?;
+            let name = path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let r = bench::<B>(
+                &name,
+                config,
+                vocab,
+                args.batches,
+                args.sample_tokens,
+                &device,
+            )?;
             eprintln!("{}", r.row(&format!("{:?}", args.device)));
             results.push(r);
         }

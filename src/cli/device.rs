@@ -27,7 +27,10 @@ impl FromStr for Device {
 /// Something to run on a backend chosen at run time.
 pub trait OnBackend {
     type Output;
-    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Result<Self::Output>;
+    fn run<B: burn::tensor::backend::AutodiffBackend>(
+        self,
+        device: B::Device,
+    ) -> Result<Self::Output>;
 }
 
 pub fn dispatch<T: OnBackend>(device: Device, job: T) -> Result<T::Output> {

@@ -12,7 +12,11 @@ use std::path::PathBuf;
 pub use device::Device;
 
 #[derive(Parser, Debug)]
-#[command(name = "trm", version, about = "Tiny Recursive Models: train, sample and evaluate recursive language models")]
+#[command(
+    name = "trm",
+    version,
+    about = "Tiny Recursive Models: train, sample and evaluate recursive language models"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -72,16 +76,32 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::Tokenizer(TokenizerCommand::Train { data, vocab_size, out, text_column }) => {
+        Command::Tokenizer(TokenizerCommand::Train {
+            data,
+            vocab_size,
+            out,
+            text_column,
+        }) => {
             let files = crate::data::expand_paths(&data)?;
             let tok = crate::data::train_bpe(&files, &text_column, vocab_size)?;
             tok.save(&out)?;
             println!("wrote {} ({})", out.display(), tok.describe());
             Ok(())
         }
-        Command::Data(DataCommand::Convert { input, out, split, jsonl_field }) => {
+        Command::Data(DataCommand::Convert {
+            input,
+            out,
+            split,
+            jsonl_field,
+        }) => {
             let stats = crate::data::convert_to_parquet(&input, &out, split, &jsonl_field)?;
-            println!("wrote {}: {} rows, {} bytes of text from {} files", out.display(), stats.rows, stats.bytes, stats.files);
+            println!(
+                "wrote {}: {} rows, {} bytes of text from {} files",
+                out.display(),
+                stats.rows,
+                stats.bytes,
+                stats.files
+            );
             Ok(())
         }
     }

@@ -44,7 +44,8 @@ impl OnBackend for Job {
     type Output = ();
     fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Result<()> {
         let Job(args, prompt) = self;
-        let trained = load_trained::<B::InnerBackend>(&args.checkpoint, args.tokenizer.as_deref(), &device)?;
+        let trained =
+            load_trained::<B::InnerBackend>(&args.checkpoint, args.tokenizer.as_deref(), &device)?;
         let tok = &trained.tokenizer;
         let mut ids = vec![tok.eot_id()];
         ids.extend(tok.encode(&prompt));
@@ -73,7 +74,8 @@ pub fn run(args: SampleArgs) -> Result<()> {
         bail!("--top-p must be in (0, 1]");
     }
     let prompt = match &args.prompt_file {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read prompt file {}", path.display()))?,
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read prompt file {}", path.display()))?,
         None => args.prompt.clone(),
     };
     let device = args.device;

@@ -34,7 +34,10 @@ struct Job(TrainOptions);
 
 impl OnBackend for Job {
     type Output = TrainSummary;
-    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Result<TrainSummary> {
+    fn run<B: burn::tensor::backend::AutodiffBackend>(
+        self,
+        device: B::Device,
+    ) -> Result<TrainSummary> {
         train::<B>(self.0, &device)
     }
 }
@@ -44,7 +47,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(dir) => {
             let path = RunDir::new(dir).config();
             if !path.exists() {
-                bail!("--resume {}: no config.toml there, so it is not a run folder", dir.display());
+                bail!(
+                    "--resume {}: no config.toml there, so it is not a run folder",
+                    dir.display()
+                );
             }
             (Config::load(&path, &args.overrides)?, dir.clone(), true)
         }
@@ -58,11 +64,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .as_ref()
                 .and_then(|p| p.file_stem())
                 .map_or("default".to_string(), |s| s.to_string_lossy().to_string());
-            let dir = args.run_dir.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{name}-{}", utc_stamp())));
+            let dir = args
+                .run_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-{}", utc_stamp())));
             (config, dir, false)
         }
     };
-    let opts = TrainOptions { config, run_dir, resume, verbose: !args.quiet };
+    let opts = TrainOptions {
+        config,
+        run_dir,
+        resume,
+        verbose: !args.quiet,
+    };
     dispatch(args.device, Job(opts))?;
     Ok(())
 }
@@ -82,5 +96,10 @@ fn utc_stamp() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }

@@ -39,14 +39,23 @@ pub fn evaluate_lm<B: Backend>(
         let (inputs, targets) = batch_tensors::<B>(chunk, device);
         tokens += targets.dims()[0] * targets.dims()[1];
         for (s, logits) in model.forward_steps(inputs, steps).into_iter().enumerate() {
-            sums[s] += token_nll(logits, targets.clone()).sum().into_scalar().elem::<f64>();
+            sums[s] += token_nll(logits, targets.clone())
+                .sum()
+                .into_scalar()
+                .elem::<f64>();
         }
     }
-    PerplexityReport { nll_per_step: sums.iter().map(|s| s / tokens as f64).collect(), tokens }
+    PerplexityReport {
+        nll_per_step: sums.iter().map(|s| s / tokens as f64).collect(),
+        tokens,
+    }
 }
 
 /// Windows of L+1 tokens -> (inputs [B, L], targets [B, L]).
-pub fn batch_tensors<B: Backend>(windows: &[Vec<u32>], device: &B::Device) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
+pub fn batch_tensors<B: Backend>(
+    windows: &[Vec<u32>],
+    device: &B::Device,
+) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
     let b = windows.len();
     let l = windows[0].len() - 1;
     let mut inputs = Vec::with_capacity(b * l);

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context};
 use protobuf::{Message, RepeatedField};
-use tensorboard_proto::event::Event;
+use tensorboard_proto::event::{Event, SessionLog, SessionLog_SessionStatus};
 use tensorboard_proto::plugin_text::TextPluginData;
 use tensorboard_proto::summary::{
     Summary, SummaryMetadata, SummaryMetadata_PluginData, Summary_Value,
@@ -116,6 +116,20 @@ impl TbWriter {
         summary.set_value(RepeatedField::from_vec(vec![value]));
         self.write_summary(summary, step)
             .with_context(|| format!("TensorBoard text {tag:?} at step {step}"))
+    }
+
+    /// Marks a restart at `step` (a SessionLog START event): TensorBoard then drops the points
+    /// at `step` and after that an interrupted earlier writer left, so a resumed run reads as one.
+    pub fn session_start(&mut self, step: u64) -> anyhow::Result<()> {
+        let step = i64::try_from(step)
+            .map_err(|_| anyhow!("step {step} does not fit TensorBoard's int64 step"))?;
+        let mut log = SessionLog::new();
+        log.set_status(SessionLog_SessionStatus::START);
+        let mut event = Event::new();
+        event.set_wall_time(wall_time());
+        event.set_step(step);
+        event.set_session_log(log);
+        self.write_event(&event)
     }
 
     /// Writes buffered events to the file.

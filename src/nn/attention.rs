@@ -31,7 +31,11 @@ pub struct Attention<B: Backend> {
 
 impl<B: Backend> Attention<B> {
     pub fn new(init: &mut Init<B>, d: usize, n_heads: usize) -> Self {
-        Self { qkv: Linear::new(init, d, 3 * d), out: Linear::new(init, d, d), n_heads }
+        Self {
+            qkv: Linear::new(init, d, 3 * d),
+            out: Linear::new(init, d, d),
+            n_heads,
+        }
     }
 
     /// h: [B, L, D] -> [B, L, D].
@@ -43,11 +47,16 @@ impl<B: Backend> Attention<B> {
         let q = rope.apply(heads(qkv.clone().narrow(2, 0, d)), 0);
         let k = rope.apply(heads(qkv.clone().narrow(2, d, d)), 0);
         let v = heads(qkv.narrow(2, 2 * d, d));
-        let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (hd as f64).sqrt());
+        let mut scores = q
+            .matmul(k.swap_dims(2, 3))
+            .mul_scalar(1.0 / (hd as f64).sqrt());
         if let AttnMask::Causal(bias) = mask {
             scores = scores + bias.clone();
         }
-        let ctx = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b, l, d]);
+        let ctx = softmax(scores, 3)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b, l, d]);
         self.out.forward(ctx)
     }
 }

@@ -17,7 +17,10 @@ pub struct Block<B: Backend> {
 
 impl<B: Backend> Block<B> {
     pub fn new(init: &mut Init<B>, mix: Mix<B>, d: usize, ffn_inner: usize) -> Self {
-        Self { mix, mlp: SwiGlu::new(init, d, ffn_inner) }
+        Self {
+            mix,
+            mlp: SwiGlu::new(init, d, ffn_inner),
+        }
     }
 
     pub fn attention(init: &mut Init<B>, d: usize, n_heads: usize, ffn_inner: usize) -> Self {

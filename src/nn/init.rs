@@ -11,12 +11,19 @@ pub struct Init<'a, B: Backend> {
 
 impl<'a, B: Backend> Init<'a, B> {
     pub fn new(seed: u64, device: &'a B::Device) -> Self {
-        Self { rng: Rng::new(seed), device }
+        Self {
+            rng: Rng::new(seed),
+            device,
+        }
     }
 }
 
 /// Truncated normal cut at 2 sigma, rescaled so that its standard deviation is `std` (TRM-SPEC 1).
-pub fn trunc_normal<B: Backend, const D: usize>(init: &mut Init<B>, shape: [usize; D], std: f64) -> Tensor<B, D> {
+pub fn trunc_normal<B: Backend, const D: usize>(
+    init: &mut Init<B>,
+    shape: [usize; D],
+    std: f64,
+) -> Tensor<B, D> {
     let n: usize = shape.iter().product();
     let values: Vec<f32> = (0..n)
         .map(|_| (init.rng.trunc_normal2() / TRUNC2_STD * std) as f32)

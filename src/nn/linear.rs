@@ -14,7 +14,10 @@ impl<B: Backend> Linear<B> {
     /// No bias (every linear layer of the network except the halting head).
     pub fn new(init: &mut Init<B>, d_in: usize, d_out: usize) -> Self {
         let std = 1.0 / (d_in as f64).sqrt();
-        Self { weight: Param::from_tensor(trunc_normal(init, [d_in, d_out], std)), bias: None }
+        Self {
+            weight: Param::from_tensor(trunc_normal(init, [d_in, d_out], std)),
+            bias: None,
+        }
     }
 
     /// Given constant weight and bias (the halting head: weight 0, bias -5).

@@ -10,7 +10,9 @@ pub struct MlpT<B: Backend> {
 
 impl<B: Backend> MlpT<B> {
     pub fn new(init: &mut Init<B>, seq_len: usize, inner: usize) -> Self {
-        Self { mix: SwiGlu::new(init, seq_len, inner) }
+        Self {
+            mix: SwiGlu::new(init, seq_len, inner),
+        }
     }
 
     /// h: [B, L, D]: transpose to [B, D, L], mix along L, transpose back.

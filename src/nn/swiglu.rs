@@ -13,7 +13,11 @@ pub struct SwiGlu<B: Backend> {
 
 impl<B: Backend> SwiGlu<B> {
     pub fn new(init: &mut Init<B>, d: usize, inner: usize) -> Self {
-        Self { gate_up: Linear::new(init, d, 2 * inner), down: Linear::new(init, inner, d), inner }
+        Self {
+            gate_up: Linear::new(init, d, 2 * inner),
+            down: Linear::new(init, inner, d),
+            inner,
+        }
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {

@@ -36,8 +36,15 @@ pub fn generate<B: Backend>(
         let window: Vec<i64> = context[start..].iter().map(|&t| t as i64).collect();
         let len = window.len();
         let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(window, [1, len]), device);
-        let logits = model.forward_steps(tokens, model.n_sup()).pop().expect("n_sup >= 1");
-        let last: Vec<f32> = logits.narrow(1, len - 1, 1).into_data().to_vec().expect("f32 logits");
+        let logits = model
+            .forward_steps(tokens, model.n_sup())
+            .pop()
+            .expect("n_sup >= 1");
+        let last: Vec<f32> = logits
+            .narrow(1, len - 1, 1)
+            .into_data()
+            .to_vec()
+            .expect("f32 logits");
         let id = pick_token(&last, params, &mut rng);
         if Some(id) == params.stop_token {
             break;
@@ -90,7 +97,11 @@ pub fn pick_token(logits: &[f32], params: &SamplingParams, rng: &mut Rng) -> u32
 }
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0))).map(|(i, _)| i).unwrap_or(0)
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -98,7 +109,14 @@ mod tests {
     use super::*;
 
     fn params(temperature: f64, top_k: usize, top_p: f64) -> SamplingParams {
-        SamplingParams { max_new_tokens: 1, temperature, top_k, top_p, seed: 0, stop_token: None }
+        SamplingParams {
+            max_new_tokens: 1,
+            temperature,
+            top_k,
+            top_p,
+            seed: 0,
+            stop_token: None,
+        }
     }
 
     fn frequencies(logits: &[f32], p: &SamplingParams, draws: usize) -> Vec<f64> {
@@ -113,7 +131,10 @@ mod tests {
     #[test]
     fn zero_temperature_is_greedy() {
         let mut rng = Rng::new(0);
-        assert_eq!(pick_token(&[0.1, 2.0, 1.9], &params(0.0, 0, 1.0), &mut rng), 1);
+        assert_eq!(
+            pick_token(&[0.1, 2.0, 1.9], &params(0.0, 0, 1.0), &mut rng),
+            1
+        );
     }
 
     #[test]

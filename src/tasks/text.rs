@@ -38,10 +38,20 @@ impl<B: Backend> TextTrm<B> {
     pub fn new(cfg: &ModelConfig, vocab_size: usize, max_len: usize, device: &B::Device) -> Self {
         let mut init = Init::new(cfg.seed, device);
         let d = cfg.d_model;
-        let embed = Param::from_tensor(trunc_normal(&mut init, [vocab_size, d], 1.0 / (d as f64).sqrt()));
+        let embed = Param::from_tensor(trunc_normal(
+            &mut init,
+            [vocab_size, d],
+            1.0 / (d as f64).sqrt(),
+        ));
         let core = Trm::new(&mut init, cfg, max_len);
         let lm_head = Linear::new(&mut init, d, vocab_size);
-        Self { embed, core, lm_head, n_sup: cfg.n_sup, max_len }
+        Self {
+            embed,
+            core,
+            lm_head,
+            n_sup: cfg.n_sup,
+            max_len,
+        }
     }
 
     pub fn n_sup(&self) -> usize {
@@ -99,12 +109,29 @@ impl<B: Backend> TextTrm<B> {
     }
 
     /// The loss of one supervision step given its output.
-    pub fn step_loss(&self, out: &StepOutput<B>, targets: Tensor<B, 2, Int>, halt_weight: f64) -> StepLoss<B> {
+    pub fn step_loss(
+        &self,
+        out: &StepOutput<B>,
+        targets: Tensor<B, 2, Int>,
+        halt_weight: f64,
+    ) -> StepLoss<B> {
         let lm = cross_entropy(out.logits.clone(), targets.clone());
-        let correct = out.logits.clone().detach().argmax(2).squeeze_dim::<2>(2).equal(targets).float();
+        let correct = out
+            .logits
+            .clone()
+            .detach()
+            .argmax(2)
+            .squeeze_dim::<2>(2)
+            .equal(targets)
+            .float();
         let q = self.core.q_logits(out.state.y.clone());
         let halt = bce_with_logits(q, correct.clone());
         let total = lm.clone() + halt.clone().mul_scalar(halt_weight);
-        StepLoss { total, lm, halt, accuracy: correct.mean() }
+        StepLoss {
+            total,
+            lm,
+            halt,
+            accuracy: correct.mean(),
+        }
     }
 }

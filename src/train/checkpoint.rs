@@ -39,7 +39,9 @@ pub struct Checkpoints {
 
 impl Checkpoints {
     pub fn new(run_dir: &Path) -> Self {
-        Self { root: run_dir.join("checkpoints") }
+        Self {
+            root: run_dir.join("checkpoints"),
+        }
     }
 
     /// The folder a pointer names, if the pointer exists.
@@ -48,10 +50,15 @@ impl Checkpoints {
         if !pointer.exists() {
             return Ok(None);
         }
-        let name = fs::read_to_string(&pointer).with_context(|| format!("cannot read {}", pointer.display()))?;
+        let name = fs::read_to_string(&pointer)
+            .with_context(|| format!("cannot read {}", pointer.display()))?;
         let dir = self.root.join(name.trim());
         if !dir.join("state.json").exists() {
-            bail!("{} points to {}, which holds no complete checkpoint", pointer.display(), dir.display());
+            bail!(
+                "{} points to {}, which holds no complete checkpoint",
+                pointer.display(),
+                dir.display()
+            );
         }
         Ok(Some(dir))
     }
@@ -62,7 +69,15 @@ impl Checkpoints {
 
     /// Write a checkpoint for `step` (unless that exact folder is already complete) and point
     /// `latest` (and `best` when asked) at it; then remove folders no pointer names.
-    pub fn save<B, M, E, O, S>(&self, step: u64, model: &M, ema: &E, optim: O, state: &S, best: bool) -> Result<PathBuf>
+    pub fn save<B, M, E, O, S>(
+        &self,
+        step: u64,
+        model: &M,
+        ema: &E,
+        optim: O,
+        state: &S,
+        best: bool,
+    ) -> Result<PathBuf>
     where
         B: burn::tensor::backend::AutodiffBackend,
         M: Module<B>,
@@ -70,20 +85,30 @@ impl Checkpoints {
         O: Record<B>,
         S: Serialize,
     {
-        fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
+        fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
         let dir = self.step_dir(step);
         if !dir.join("state.json").exists() {
-            let tmp = self.root.join(format!(".tmp-step-{step:06}-{}", std::process::id()));
+            let tmp = self
+                .root
+                .join(format!(".tmp-step-{step:06}-{}", std::process::id()));
             let _ = fs::remove_dir_all(&tmp);
             fs::create_dir_all(&tmp)?;
             let rec = Rec::new();
             let err = |what: &str| format!("cannot write {what} checkpoint in {}", tmp.display());
-            rec.record(model.clone().into_record(), tmp.join("model")).with_context(|| err("model"))?;
-            rec.record(ema.clone().into_record(), tmp.join("ema")).with_context(|| err("EMA"))?;
-            rec.record(optim, tmp.join("optim")).with_context(|| err("optimizer"))?;
-            write_synced(&tmp.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+            rec.record(model.clone().into_record(), tmp.join("model"))
+                .with_context(|| err("model"))?;
+            rec.record(ema.clone().into_record(), tmp.join("ema"))
+                .with_context(|| err("EMA"))?;
+            rec.record(optim, tmp.join("optim"))
+                .with_context(|| err("optimizer"))?;
+            write_synced(
+                &tmp.join("state.json"),
+                serde_json::to_string_pretty(state)?.as_bytes(),
+            )?;
             let _ = fs::remove_dir_all(&dir);
-            fs::rename(&tmp, &dir).with_context(|| format!("cannot move checkpoint into {}", dir.display()))?;
+            fs::rename(&tmp, &dir)
+                .with_context(|| format!("cannot move checkpoint into {}", dir.display()))?;
         }
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         self.point(Which::Latest, &name)?;
@@ -109,8 +134,13 @@ impl Checkpoints {
             .collect();
         for entry in fs::read_dir(&self.root)? {
             let path = entry?.path();
-            let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
-            let stale = (name.starts_with("step-") || name.starts_with(".tmp-step-")) && !keep.contains(&path);
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let stale = (name.starts_with("step-") || name.starts_with(".tmp-step-"))
+                && !keep.contains(&path);
             if stale && path.is_dir() {
                 let _ = fs::remove_dir_all(&path);
             }
@@ -120,25 +150,44 @@ impl Checkpoints {
 }
 
 /// Load a module's weights from `dir/name.mpk` into `module`.
-pub fn load_module<B: Backend, M: Module<B>>(module: M, dir: &Path, name: &str, device: &B::Device) -> Result<M> {
+pub fn load_module<B: Backend, M: Module<B>>(
+    module: M,
+    dir: &Path,
+    name: &str,
+    device: &B::Device,
+) -> Result<M> {
     let path = dir.join(name);
-    let record = Rec::new()
-        .load(path.clone(), device)
-        .map_err(|e| anyhow::anyhow!("cannot load {}.mpk: {}", path.display(), one_line(&e.to_string())))?;
+    let record = Rec::new().load(path.clone(), device).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot load {}.mpk: {}",
+            path.display(),
+            one_line(&e.to_string())
+        )
+    })?;
     Ok(module.load_record(record))
 }
 
-pub fn load_record<B: Backend, R: Record<B>>(dir: &Path, name: &str, device: &B::Device) -> Result<R> {
+pub fn load_record<B: Backend, R: Record<B>>(
+    dir: &Path,
+    name: &str,
+    device: &B::Device,
+) -> Result<R> {
     let path = dir.join(name);
-    Rec::new()
-        .load(path.clone(), device)
-        .map_err(|e| anyhow::anyhow!("cannot load {}.mpk: {}", path.display(), one_line(&e.to_string())))
+    Rec::new().load(path.clone(), device).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot load {}.mpk: {}",
+            path.display(),
+            one_line(&e.to_string())
+        )
+    })
 }
 
 pub fn load_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
     let path = dir.join("state.json");
-    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid training state", path.display()))
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid training state", path.display()))
 }
 
 /// Write a file under a temporary name, fsync it, then rename it into place.
@@ -150,7 +199,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let mut f = fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut f =
+        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())

@@ -6,10 +6,19 @@ use burn::tensor::backend::AutodiffBackend;
 use std::collections::HashMap;
 
 /// ema <- decay * ema + (1 - decay) * current, parameter by parameter (matched by ParamId).
-pub fn update_ema<B: AutodiffBackend, M: AutodiffModule<B>>(ema: M::InnerModule, model: &M, decay: f64) -> M::InnerModule {
-    let mut current = Collect::<B::InnerBackend> { params: HashMap::new() };
+pub fn update_ema<B: AutodiffBackend, M: AutodiffModule<B>>(
+    ema: M::InnerModule,
+    model: &M,
+    decay: f64,
+) -> M::InnerModule {
+    let mut current = Collect::<B::InnerBackend> {
+        params: HashMap::new(),
+    };
     model.valid().visit(&mut current);
-    let mut mapper = Blend { current: current.params, decay };
+    let mut mapper = Blend {
+        current: current.params,
+        decay,
+    };
     ema.map(&mut mapper)
 }
 
@@ -31,7 +40,9 @@ struct Blend<B: Backend> {
 
 impl<B: Backend> ModuleMapper<B> for Blend<B> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let Some(cur) = self.current.remove(&param.id) else { return param };
+        let Some(cur) = self.current.remove(&param.id) else {
+            return param;
+        };
         let (id, ema, mapper) = param.consume();
         let cur: Tensor<B, D> = cur.reshape(ema.shape());
         let blended = ema.mul_scalar(self.decay) + cur.mul_scalar(1.0 - self.decay);

@@ -41,7 +41,8 @@ impl BatchLog {
     fn push<B: Backend>(&mut self, loss: &StepLoss<B>) {
         self.lm.push(loss.lm.clone().into_scalar().elem());
         self.halt.push(loss.halt.clone().into_scalar().elem());
-        self.accuracy.push(loss.accuracy.clone().into_scalar().elem());
+        self.accuracy
+            .push(loss.accuracy.clone().into_scalar().elem());
     }
 }
 
@@ -57,7 +58,13 @@ impl<B: AutodiffBackend> Learner<B> {
         let model = TextTrm::<B>::new(&config.model, vocab_size, config.train.seq_len, device);
         let optim = Adam::from_config(&config.train).init();
         let ema = model.valid();
-        Self { model, optim, ema, config, updates: 0 }
+        Self {
+            model,
+            optim,
+            ema,
+            config,
+            updates: 0,
+        }
     }
 
     fn updates_per_batch(&self) -> u64 {
@@ -70,7 +77,11 @@ impl<B: AutodiffBackend> Learner<B> {
     /// Deep supervision on one batch: for each supervision step, deep_recursion from the carried
     /// (y, z), next-token loss on y, backward; then an optimizer update per step (`per_step`) or
     /// one update with the averaged gradients (`accumulate`). (y, z) is carried detached.
-    pub fn train_batch(&mut self, inputs: Tensor<B, 2, Int>, targets: Tensor<B, 2, Int>) -> Result<BatchLog, NonFiniteLoss> {
+    pub fn train_batch(
+        &mut self,
+        inputs: Tensor<B, 2, Int>,
+        targets: Tensor<B, 2, Int>,
+    ) -> Result<BatchLog, NonFiniteLoss> {
         let n_sup = self.config.model.n_sup;
         let supervision = self.config.train.supervision;
         let device = inputs.device();
@@ -80,19 +91,31 @@ impl<B: AutodiffBackend> Learner<B> {
         let mut carry = None;
         for s in 0..n_sup {
             let x = self.model.embed(inputs.clone());
-            let start = carry.take().unwrap_or_else(|| self.model.core.initial_state(&x));
+            let start = carry
+                .take()
+                .unwrap_or_else(|| self.model.core.initial_state(&x));
             let state = self.model.core.deep_recursion_grad(&x, start, &mask);
-            let out = StepOutput { logits: self.model.logits(state.y.clone()), state };
-            let loss = self.model.step_loss(&out, targets.clone(), self.config.train.halt_loss_weight);
+            let out = StepOutput {
+                logits: self.model.logits(state.y.clone()),
+                state,
+            };
+            let loss =
+                self.model
+                    .step_loss(&out, targets.clone(), self.config.train.halt_loss_weight);
             log.push(&loss);
             let total = log.lm[s] + log.halt[s] * self.config.train.halt_loss_weight;
             if !total.is_finite() {
-                return Err(NonFiniteLoss { value: total, supervision_step: s + 1 });
+                return Err(NonFiniteLoss {
+                    value: total,
+                    supervision_step: s + 1,
+                });
             }
             let grads = GradientsParams::from_grads(loss.total.backward(), &self.model);
             carry = Some(out.state.detach());
             match supervision {
-                Supervision::PerStep => log.grad_norm += self.update(grads, 1.0, &mut log.lr) / n_sup as f64,
+                Supervision::PerStep => {
+                    log.grad_norm += self.update(grads, 1.0, &mut log.lr) / n_sup as f64
+                }
                 Supervision::Accumulate => accumulated.accumulate(&self.model, grads),
             }
         }
@@ -109,7 +132,12 @@ impl<B: AutodiffBackend> Learner<B> {
         let (grads, norm) = scale_and_clip(&self.model, grads, scale, cfg.grad_clip);
         let lr = learning_rate(cfg, self.updates, cfg.steps * self.updates_per_batch());
         self.model = self.optim.step(lr, self.model.clone(), grads);
-        self.ema = update_ema(self.ema.clone(), &self.model, cfg.ema_decay);
+        // EMA warm-up (a deviation from the official code's fixed 0.999): early on the decay is
+        // (1 + u) / (10 + u), so short runs do not keep a large share of the random initial weights.
+        let decay = cfg
+            .ema_decay
+            .min((1.0 + self.updates as f64) / (10.0 + self.updates as f64));
+        self.ema = update_ema(self.ema.clone(), &self.model, decay);
         self.updates += 1;
         *lr_out = lr;
         norm

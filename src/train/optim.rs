@@ -67,11 +67,18 @@ impl<B: Backend> SimpleOptimizer<B> for Adam {
             m_hat / v_hat.sqrt().add_scalar(self.eps)
         };
         let decayed = param.mul_scalar(1.0 - lr * self.weight_decay);
-        (decayed - update.mul_scalar(lr), Some(AdamState { m, v, time }))
+        (
+            decayed - update.mul_scalar(lr),
+            Some(AdamState { m, v, time }),
+        )
     }
 
     fn to_device<const D: usize>(s: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        AdamState { m: s.m.to_device(device), v: s.v.to_device(device), time: s.time }
+        AdamState {
+            m: s.m.to_device(device),
+            v: s.v.to_device(device),
+            time: s.time,
+        }
     }
 }
 
@@ -83,13 +90,29 @@ pub fn scale_and_clip<B: AutodiffBackend, M: AutodiffModule<B>>(
     scale: f64,
     max_norm: f64,
 ) -> (GradientsParams, f64) {
-    let mut norm = SquaredNorm::<B::InnerBackend> { grads: &grads, sum: None };
+    let mut norm = SquaredNorm::<B::InnerBackend> {
+        grads: &grads,
+        sum: None,
+    };
     model.visit(&mut norm);
-    let total = norm.sum.map(|s| s.into_scalar().elem::<f64>()).unwrap_or(0.0).sqrt() * scale;
-    let clip = if max_norm > 0.0 && total > max_norm { max_norm / total } else { 1.0 };
+    let total = norm
+        .sum
+        .map(|s| s.into_scalar().elem::<f64>())
+        .unwrap_or(0.0)
+        .sqrt()
+        * scale;
+    let clip = if max_norm > 0.0 && total > max_norm {
+        max_norm / total
+    } else {
+        1.0
+    };
     let factor = scale * clip;
     if factor != 1.0 {
-        let mut scaler = Scale::<B> { grads: &mut grads, factor, _b: Default::default() };
+        let mut scaler = Scale::<B> {
+            grads: &mut grads,
+            factor,
+            _b: Default::default(),
+        };
         let _ = model.clone().map(&mut scaler);
     }
     (grads, total)
@@ -122,7 +145,8 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Scale<'_, B> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let id: ParamId = param.id;
         if let Some(g) = self.grads.remove::<B::InnerBackend, D>(id) {
-            self.grads.register::<B::InnerBackend, D>(id, g.mul_scalar(self.factor));
+            self.grads
+                .register::<B::InnerBackend, D>(id, g.mul_scalar(self.factor));
         }
         param
     }

@@ -23,14 +23,23 @@ mod tests {
 
     #[test]
     fn warmup_then_cosine_hits_hand_computed_points() {
-        let cfg = TrainConfig { lr: 1.0, warmup: 10, min_lr_ratio: 0.1, schedule: Schedule::Cosine, ..Default::default() };
+        let cfg = TrainConfig {
+            lr: 1.0,
+            warmup: 10,
+            min_lr_ratio: 0.1,
+            schedule: Schedule::Cosine,
+            ..Default::default()
+        };
         assert!((learning_rate(&cfg, 0, 110) - 0.1).abs() < 1e-12);
         assert!((learning_rate(&cfg, 9, 110) - 1.0).abs() < 1e-12);
         assert!((learning_rate(&cfg, 10, 110) - 1.0).abs() < 1e-12);
         // halfway through the decay: min + (max - min) / 2
         assert!((learning_rate(&cfg, 60, 110) - 0.55).abs() < 1e-12);
         assert!((learning_rate(&cfg, 110, 110) - 0.1).abs() < 1e-12);
-        let constant = TrainConfig { schedule: Schedule::Constant, ..cfg };
+        let constant = TrainConfig {
+            schedule: Schedule::Constant,
+            ..cfg
+        };
         assert_eq!(learning_rate(&constant, 100, 110), 1.0);
     }
 }

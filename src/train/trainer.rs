@@ -7,7 +7,10 @@
 use super::checkpoint::{self, Which};
 use super::learner::{BatchLog, Learner};
 use crate::config::Config;
-use crate::data::{eval_windows, expand_paths, LoaderConfig, LoaderState, Split, StreamDecoder, TextTokenizer, TokenLoader};
+use crate::data::{
+    eval_windows, expand_paths, LoaderConfig, LoaderState, Split, StreamDecoder, TextTokenizer,
+    TokenLoader,
+};
 use crate::eval::perplexity::{batch_tensors, evaluate_lm, PerplexityReport};
 use crate::log::TbWriter;
 use crate::run::{ensure_same_tokenizer, RunDir};
@@ -80,19 +83,31 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
     };
     let checkpoints = run.checkpoints();
     if opts.resume {
-        let dir = checkpoints
-            .resolve(Which::Latest)?
-            .with_context(|| format!("--resume {}: the folder holds no checkpoint", run.root.display()))?;
+        let dir = checkpoints.resolve(Which::Latest)?.with_context(|| {
+            format!(
+                "--resume {}: the folder holds no checkpoint",
+                run.root.display()
+            )
+        })?;
         state = checkpoint::load_state(&dir)?;
-        ensure_same_tokenizer(&tokenizer, &state.tokenizer, &run.tokenizer().display().to_string())?;
+        ensure_same_tokenizer(
+            &tokenizer,
+            &state.tokenizer,
+            &run.tokenizer().display().to_string(),
+        )?;
         learner.model = checkpoint::load_module(learner.model, &dir, "model", device)?;
         learner.ema = checkpoint::load_module(learner.ema, &dir, "ema", device)?;
-        learner.optim = learner.optim.load_record(checkpoint::load_record(&dir, "optim", device)?);
+        learner.optim = learner
+            .optim
+            .load_record(checkpoint::load_record(&dir, "optim", device)?);
         learner.updates = state.updates;
         loader.restore(state.loader.clone())?;
     }
 
     let mut tb = TbWriter::new(&run.tensorboard())?;
+    if opts.resume {
+        tb.session_start(state.step + 1)?;
+    }
     let mut metrics = Metrics::open(&run, state.step)?;
     let tokens_per_batch = (cfg.batch_size * cfg.seq_len) as u64;
     let progress = Progress::new(opts.verbose, cfg.steps, state.step);
@@ -129,7 +144,7 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
         state.updates = learner.updates;
         let final_loss = log.final_loss();
         metrics.write(step, &log)?;
-        if step % cfg.log_every == 0 || step == cfg.steps {
+        if step.is_multiple_of(cfg.log_every) || step == cfg.steps {
             tb.scalar("train/loss", final_loss, step)?;
             tb.scalar("train/perplexity", final_loss.exp(), step)?;
             for (s, l) in log.lm.iter().enumerate() {
@@ -143,18 +158,28 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
         }
         progress.update(step, final_loss, tok_per_sec);
 
-        let eval_now = step % cfg.eval_every == 0 || step == cfg.steps;
+        let eval_now = step.is_multiple_of(cfg.eval_every) || step == cfg.steps;
         let mut is_best = false;
         if eval_now {
             let ema_model = &learner.ema;
-            let report = evaluate_lm(ema_model, &val_windows, cfg.batch_size, config.model.n_sup, device);
+            let report = evaluate_lm(
+                ema_model,
+                &val_windows,
+                cfg.batch_size,
+                config.model.n_sup,
+                device,
+            );
             tb.scalar("val/loss", report.final_nll(), step)?;
             tb.scalar("val/perplexity", report.final_ppl(), step)?;
             for (s, p) in report.ppl_per_step().iter().enumerate() {
                 tb.scalar(&format!("val/perplexity_step{}", s + 1), *p, step)?;
             }
             let sample = sample_text(ema_model, &tokenizer, &config, device);
-            tb.text("samples/generation", &format!("```\n{}{}\n```", config.sample.prompt, sample), step)?;
+            tb.text(
+                "samples/generation",
+                &format!("```\n{}{}\n```", config.sample.prompt, sample),
+                step,
+            )?;
             is_best = state.best_val_nll.is_none_or(|b| report.final_nll() < b);
             if is_best {
                 state.best_val_nll = Some(report.final_nll());
@@ -162,13 +187,25 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
             progress.println(format!(
                 "step {step}: val perplexity {:.2} (per supervision step: {})",
                 report.final_ppl(),
-                report.ppl_per_step().iter().map(|p| format!("{p:.2}")).collect::<Vec<_>>().join(", ")
+                report
+                    .ppl_per_step()
+                    .iter()
+                    .map(|p| format!("{p:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             last_val = Some(report);
         }
-        if step % cfg.checkpoint_every == 0 || step == cfg.steps || is_best {
+        if step.is_multiple_of(cfg.checkpoint_every) || step == cfg.steps || is_best {
             state.loader = loader.state();
-            checkpoints.save::<B, _, _, _, _>(step, &learner.model, &learner.ema, learner.optim.to_record(), &state, is_best)?;
+            checkpoints.save::<B, _, _, _, _>(
+                step,
+                &learner.model,
+                &learner.ema,
+                learner.optim.to_record(),
+                &state,
+                is_best,
+            )?;
         }
         tb.flush()?;
     }
@@ -177,10 +214,17 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
     let ema_model = learner.ema;
     let val = match last_val {
         Some(v) => v,
-        None => evaluate_lm(&ema_model, &val_windows, cfg.batch_size, config.model.n_sup, device),
+        None => evaluate_lm(
+            &ema_model,
+            &val_windows,
+            cfg.batch_size,
+            config.model.n_sup,
+            device,
+        ),
     };
     let elapsed = started.elapsed().as_secs_f64();
-    let tokens_per_sec = (state.step - start_step) as f64 * tokens_per_batch as f64 / elapsed.max(1e-9);
+    let tokens_per_sec =
+        (state.step - start_step) as f64 * tokens_per_batch as f64 / elapsed.max(1e-9);
     let sample = if opts.verbose {
         println!("\nSample (EMA weights, prompt {:?}):", config.sample.prompt);
         print!("{}", config.sample.prompt);
@@ -198,14 +242,25 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
             run.root.display()
         );
     }
-    Ok(TrainSummary { run_dir: run.root, steps: state.step, val, unigram_ppl, tokens_per_sec, sample, parameters })
+    Ok(TrainSummary {
+        run_dir: run.root,
+        steps: state.step,
+        val,
+        unigram_ppl,
+        tokens_per_sec,
+        sample,
+        parameters,
+    })
 }
 
 /// New run: create the folder, save config and tokenizer. Resume: read them back from the folder.
 fn prepare_run_dir(run: &RunDir, opts: &TrainOptions) -> Result<(Config, TextTokenizer)> {
     if opts.resume {
         if !run.config().exists() {
-            bail!("--resume {}: no config.toml there, so it is not a run folder", run.root.display());
+            bail!(
+                "--resume {}: no config.toml there, so it is not a run folder",
+                run.root.display()
+            );
         }
         let tokenizer = TextTokenizer::from_file(&run.tokenizer())?;
         return Ok((opts.config.clone(), tokenizer));
@@ -217,7 +272,8 @@ fn prepare_run_dir(run: &RunDir, opts: &TrainOptions) -> Result<(Config, TextTok
         );
     }
     let tokenizer = TextTokenizer::from_spec(&opts.config.data.tokenizer)?;
-    std::fs::create_dir_all(&run.root).with_context(|| format!("cannot create run folder {}", run.root.display()))?;
+    std::fs::create_dir_all(&run.root)
+        .with_context(|| format!("cannot create run folder {}", run.root.display()))?;
     checkpoint::write_atomic(&run.config(), opts.config.to_toml().as_bytes())?;
     tokenizer.save(&run.tokenizer())?;
     Ok((opts.config.clone(), tokenizer))
@@ -238,9 +294,15 @@ fn loader_configs(config: &Config) -> Result<(LoaderConfig, LoaderConfig)> {
         seed: t.seed,
     };
     Ok(if d.val.is_empty() {
-        (base(train_files.clone(), Split::Train), base(train_files, Split::Val))
+        (
+            base(train_files.clone(), Split::Train),
+            base(train_files, Split::Val),
+        )
     } else {
-        (base(train_files, Split::All), base(expand_paths(&d.val)?, Split::All))
+        (
+            base(train_files, Split::All),
+            base(expand_paths(&d.val)?, Split::All),
+        )
     })
 }
 
@@ -262,18 +324,40 @@ fn prompt_ids(config: &Config, tokenizer: &TextTokenizer) -> Vec<u32> {
     ids
 }
 
-fn sample_text<B: Backend>(model: &TextTrm<B>, tok: &TextTokenizer, config: &Config, device: &B::Device) -> String {
-    let ids = generate(model, &prompt_ids(config, tok), &sampling_params(config, tok), device, |_| {});
+fn sample_text<B: Backend>(
+    model: &TextTrm<B>,
+    tok: &TextTokenizer,
+    config: &Config,
+    device: &B::Device,
+) -> String {
+    let ids = generate(
+        model,
+        &prompt_ids(config, tok),
+        &sampling_params(config, tok),
+        device,
+        |_| {},
+    );
     tok.decode(&ids)
 }
 
-fn stream_sample<B: Backend>(model: &TextTrm<B>, tok: &TextTokenizer, config: &Config, device: &B::Device) -> String {
+fn stream_sample<B: Backend>(
+    model: &TextTrm<B>,
+    tok: &TextTokenizer,
+    config: &Config,
+    device: &B::Device,
+) -> String {
     let mut decoder = StreamDecoder::new(tok);
     let mut out = std::io::stdout();
-    let ids = generate(model, &prompt_ids(config, tok), &sampling_params(config, tok), device, |id| {
-        let _ = write!(out, "{}", decoder.push(id));
-        let _ = out.flush();
-    });
+    let ids = generate(
+        model,
+        &prompt_ids(config, tok),
+        &sampling_params(config, tok),
+        device,
+        |id| {
+            let _ = write!(out, "{}", decoder.push(id));
+            let _ = out.flush();
+        },
+    );
     let _ = write!(out, "{}", decoder.finish());
     tok.decode(&ids)
 }
@@ -361,11 +445,18 @@ impl Progress {
             bar.set_position(start);
             bar
         });
-        Self { bar, verbose, last_line: std::cell::Cell::new(Instant::now()) }
+        Self {
+            bar,
+            verbose,
+            last_line: std::cell::Cell::new(Instant::now()),
+        }
     }
 
     fn update(&self, step: u64, loss: f64, tok_per_sec: f64) {
-        let msg = format!("loss {loss:.3} ppl {:.2} {tok_per_sec:.0} tok/s", loss.exp());
+        let msg = format!(
+            "loss {loss:.3} ppl {:.2} {tok_per_sec:.0} tok/s",
+            loss.exp()
+        );
         if let Some(bar) = &self.bar {
             bar.set_position(step);
             bar.set_message(msg);

@@ -7,7 +7,7 @@
 //! ```
 
 use crate::config::{Mixer, ModelConfig, YInit};
-use crate::nn::{trunc_normal, AttnMask, Block, Init, Linear, MlpT, Mix, Rope};
+use crate::nn::{trunc_normal, AttnMask, Block, Init, Linear, Mix, MlpT, Rope};
 use burn::module::{AutodiffModule, Param};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -36,7 +36,12 @@ impl<B: Backend> Net<B> {
         Self { blocks, rope }
     }
 
-    pub fn forward(&self, h: Tensor<B, 3>, injection: Tensor<B, 3>, mask: &AttnMask<B>) -> Tensor<B, 3> {
+    pub fn forward(
+        &self,
+        h: Tensor<B, 3>,
+        injection: Tensor<B, 3>,
+        mask: &AttnMask<B>,
+    ) -> Tensor<B, 3> {
         self.blocks
             .iter()
             .fold(h + injection, |h, block| block.forward(h, &self.rope, mask))
@@ -53,7 +58,10 @@ pub struct State<B: Backend> {
 impl<B: Backend> State<B> {
     /// Cut the graph between supervision steps (TRM-SPEC 2: carry (y, z) detached).
     pub fn detach(self) -> Self {
-        Self { y: self.y.detach(), z: self.z.detach() }
+        Self {
+            y: self.y.detach(),
+            z: self.z.detach(),
+        }
     }
 }
 
@@ -74,7 +82,9 @@ impl<B: Backend> Trm<B> {
     pub fn new(init: &mut Init<B>, cfg: &ModelConfig, max_len: usize) -> Self {
         let d = cfg.d_model;
         let net = Net::new(init, cfg, max_len);
-        let buffer = |init: &mut Init<B>| Param::from_tensor(trunc_normal(init, [d], 1.0)).set_require_grad(false);
+        let buffer = |init: &mut Init<B>| {
+            Param::from_tensor(trunc_normal(init, [d], 1.0)).set_require_grad(false)
+        };
         let y_init = buffer(init);
         let z_init = buffer(init);
         Self {
@@ -92,8 +102,15 @@ impl<B: Backend> Trm<B> {
     pub fn initial_state(&self, x: &Tensor<B, 3>) -> State<B> {
         let [b, l, d] = x.dims();
         let broadcast = |v: &Param<Tensor<B, 1>>| v.val().reshape([1, 1, d]).expand([b, l, d]);
-        let y = if self.y_from_input { x.clone().detach() } else { broadcast(&self.y_init) };
-        State { y, z: broadcast(&self.z_init) }
+        let y = if self.y_from_input {
+            x.clone().detach()
+        } else {
+            broadcast(&self.y_init)
+        };
+        State {
+            y,
+            z: broadcast(&self.z_init),
+        }
     }
 
     /// n updates of the latent z from (x, y, z), then one update of the answer y from (y, z).
@@ -107,7 +124,12 @@ impl<B: Backend> Trm<B> {
     }
 
     /// deep_recursion for inference: T latent_recursions (no gradient is ever taken here).
-    pub fn deep_recursion(&self, x: &Tensor<B, 3>, mut s: State<B>, mask: &AttnMask<B>) -> State<B> {
+    pub fn deep_recursion(
+        &self,
+        x: &Tensor<B, 3>,
+        mut s: State<B>,
+        mask: &AttnMask<B>,
+    ) -> State<B> {
         for _ in 0..self.t {
             s = self.latent_recursion(x, s, mask);
         }
@@ -128,16 +150,27 @@ impl<B: Backend> Trm<B> {
 impl<B: AutodiffBackend> Trm<B> {
     /// deep_recursion for training: T-1 latent_recursions without gradient (run on the inner,
     /// non-autodiff backend, which records no graph), then one latent_recursion with gradient.
-    pub fn deep_recursion_grad(&self, x: &Tensor<B, 3>, s: State<B>, mask: &AttnMask<B>) -> State<B> {
+    pub fn deep_recursion_grad(
+        &self,
+        x: &Tensor<B, 3>,
+        s: State<B>,
+        mask: &AttnMask<B>,
+    ) -> State<B> {
         let s = if self.t > 1 {
             let inner = self.valid();
             let x_ng = x.clone().inner();
             let mask_ng = inner_mask(mask);
-            let mut s_ng = State { y: s.y.inner(), z: s.z.inner() };
+            let mut s_ng = State {
+                y: s.y.inner(),
+                z: s.z.inner(),
+            };
             for _ in 0..self.t - 1 {
                 s_ng = inner.latent_recursion(&x_ng, s_ng, &mask_ng);
             }
-            State { y: Tensor::from_inner(s_ng.y), z: Tensor::from_inner(s_ng.z) }
+            State {
+                y: Tensor::from_inner(s_ng.y),
+                z: Tensor::from_inner(s_ng.z),
+            }
         } else {
             s
         };

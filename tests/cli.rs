@@ -1,0 +1,449 @@
+//! End to end through the `trm` binary: train, log, sample, resume after SIGKILL, and bad input
+//! (one-line errors, non-zero exit, no panic, nothing saved damaged).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn trm() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trm"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn corpus() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpora/shakespeare.parquet")
+        .display()
+        .to_string()
+}
+
+/// A tiny model that trains in a second or two.
+fn tiny_args(run: &Path, steps: u64) -> Vec<String> {
+    [
+        "train".to_string(),
+        "--quiet".into(),
+        "--run-dir".into(),
+        run.display().to_string(),
+        "--set".into(),
+        format!("data.train=[\"{}\"]", corpus()),
+        "--set".into(),
+        "data.tokenizer=bytes".into(),
+        "--set".into(),
+        format!("train.steps={steps}"),
+    ]
+    .into_iter()
+    .chain(
+        [
+            "model.d_model=32",
+            "model.n_layers=1",
+            "model.n_heads=2",
+            "model.n=2",
+            "model.t=2",
+            "model.n_sup=2",
+            "train.batch_size=4",
+            "train.seq_len=32",
+            "train.eval_every=4",
+            "train.checkpoint_every=4",
+            "train.eval_windows=8",
+            "train.log_every=2",
+            "train.warmup=2",
+            "sample.max_new_tokens=16",
+        ]
+        .iter()
+        .flat_map(|s| ["--set".to_string(), s.to_string()]),
+    )
+    .collect()
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("trm runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// A failure must be one `error:` line, a non-zero exit, and no panic.
+fn assert_clean_error(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error: {err}"
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "error should mention {n:?}: {err}");
+    }
+}
+
+fn losses(run: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap())
+        })
+        .collect()
+}
+
+fn latest_step(run: &Path) -> Option<u64> {
+    let name = std::fs::read_to_string(run.join("checkpoints/latest")).ok()?;
+    name.trim().strip_prefix("step-")?.parse().ok()
+}
+
+#[test]
+fn train_logs_to_tensorboard_and_samples_reproducibly() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let o = run(trm().args(tiny_args(&run_dir, 8)));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "config.toml",
+        "tokenizer.json",
+        "metrics.jsonl",
+        "checkpoints/latest",
+        "checkpoints/best",
+    ] {
+        assert!(run_dir.join(f).exists(), "missing {f}");
+    }
+
+    // TensorBoard's own reader sees the scalars and the text samples.
+    let py = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/read_tensorboard.py"))
+        .arg(run_dir.join("tb"))
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "tensorboard reader failed (pip install tensorboard): {}",
+        stderr(&py)
+    );
+    let tb: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+    for tag in [
+        "train/loss",
+        "train/perplexity",
+        "train/learning_rate",
+        "train/grad_norm",
+        "train/tokens_per_sec",
+        "val/perplexity",
+        "val/perplexity_step1",
+        "val/perplexity_step2",
+    ] {
+        assert!(
+            tb["scalars"][tag].as_array().is_some_and(|a| !a.is_empty()),
+            "no scalar {tag}: {tb}"
+        );
+    }
+    let steps: Vec<u64> = tb["scalars"]["val/perplexity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![4, 8]);
+    let texts = tb["text"]["samples/generation"]
+        .as_array()
+        .expect("text samples");
+    assert_eq!(texts.len(), 2);
+    assert!(texts[0][1].as_str().unwrap().contains("ROMEO"));
+
+    // Same seed, same text; another seed, other text.
+    let sample = |seed: &str| {
+        let o = run(trm().args(["sample", "--checkpoint"]).arg(&run_dir).args([
+            "--prompt",
+            "HAMLET.",
+            "--max-new-tokens",
+            "40",
+            "--temperature",
+            "1.0",
+            "--top-k",
+            "0",
+            "--top-p",
+            "1.0",
+            "--seed",
+            seed,
+        ]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let (a, b, c) = (sample("7"), sample("7"), sample("8"));
+    assert!(a.starts_with("HAMLET."), "{a}");
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+
+    // --prompt-file reads the prompt from a file.
+    let prompt = dir.path().join("prompt.txt");
+    std::fs::write(&prompt, "HAMLET.").unwrap();
+    let o = run(trm()
+        .args(["sample", "--checkpoint"])
+        .arg(&run_dir)
+        .arg("--prompt-file")
+        .arg(&prompt)
+        .args([
+            "--max-new-tokens",
+            "40",
+            "--temperature",
+            "1.0",
+            "--top-k",
+            "0",
+            "--top-p",
+            "1.0",
+            "--seed",
+            "7",
+        ]));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), a);
+
+    // A new run into the same folder is refused rather than overwriting it.
+    let o = run(trm().args(tiny_args(&run_dir, 8)));
+    assert_clean_error(&o, &["--resume"]);
+}
+
+#[test]
+fn resume_after_sigkill_matches_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = 24;
+    let straight = dir.path().join("straight");
+    let o = run(trm().args(tiny_args(&straight, steps)));
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Kill the second run with SIGKILL once it has a checkpoint and has gone past it.
+    let killed = dir.path().join("killed");
+    let mut child = trm()
+        .args(tiny_args(&killed, steps))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        let past_checkpoint = latest_step(&killed).is_some_and(|c| {
+            std::fs::read_to_string(killed.join("metrics.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .count() as u64
+                > c
+        });
+        if past_checkpoint || t0.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let at_kill = latest_step(&killed).expect("a checkpoint before the kill");
+    assert!(
+        at_kill < steps,
+        "the run finished before it could be killed"
+    );
+
+    let o = run(trm().args(["train", "--quiet", "--resume"]).arg(&killed));
+    assert!(o.status.success(), "{}", stderr(&o));
+    // TensorBoard's reader sees one clean curve: the points the killed run wrote past its
+    // checkpoint are purged by the resumed run's session start.
+    let py = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/read_tensorboard.py"))
+        .arg(killed.join("tb"))
+        .output()
+        .unwrap();
+    let tb: serde_json::Value =
+        serde_json::from_slice(&py.stdout).expect("tensorboard reader output");
+    let tb_steps: Vec<u64> = tb["scalars"]["train/loss"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_u64().unwrap())
+        .collect();
+    assert_eq!(tb_steps, (1..=steps / 2).map(|i| 2 * i).collect::<Vec<_>>());
+    let (a, b) = (losses(&straight), losses(&killed));
+    assert_eq!(a.len(), steps as usize);
+    assert_eq!(
+        a.iter().map(|x| x.0).collect::<Vec<_>>(),
+        b.iter().map(|x| x.0).collect::<Vec<_>>()
+    );
+    for ((step, la), (_, lb)) in a.iter().zip(&b) {
+        assert!(
+            (la - lb).abs() <= 1e-6 * la.abs(),
+            "step {step}: {la} uninterrupted vs {lb} resumed (killed after checkpoint {at_kill})"
+        );
+    }
+}
+
+#[test]
+fn a_tiny_model_learns_far_below_the_unigram_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("pattern.jsonl");
+    let docs: String = (0..60)
+        .map(|i| {
+            format!(
+                "{{\"text\": \"{}\"}}\n",
+                "the cat sat on the mat. ".repeat(4 + i % 3)
+            )
+        })
+        .collect();
+    std::fs::write(&jsonl, docs).unwrap();
+    let parquet = dir.path().join("pattern.parquet");
+    let o = run(trm()
+        .args(["data", "convert", "--input"])
+        .arg(&jsonl)
+        .arg("--out")
+        .arg(&parquet));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run_dir = dir.path().join("run");
+    let mut args = tiny_args(&run_dir, 80);
+    args.extend([
+        "--set".into(),
+        format!("data.train=[\"{}\"]", parquet.display()),
+        "--set".into(),
+        "data.val_fraction=0.2".into(),
+    ]);
+    args.retain(|a| a != "--quiet");
+    let o = run(trm().args(&args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("validation perplexity"))
+        .expect("summary line");
+    let nums: Vec<f64> = line
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (ppl, unigram) = (nums[0], nums[1]);
+    assert!(
+        ppl < unigram / 3.0,
+        "validation perplexity {ppl} vs unigram {unigram}: {line}"
+    );
+}
+
+#[test]
+fn bad_input_gives_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let with = |extra: &[&str]| {
+        let mut a = tiny_args(&d.join("r"), 2);
+        for e in extra {
+            a.push("--set".into());
+            a.push(e.to_string());
+        }
+        run(trm().args(a))
+    };
+
+    assert_clean_error(
+        &with(&["data.train=[\"/nonexistent/x.parquet\"]"]),
+        &["/nonexistent/x.parquet"],
+    );
+    let garbage = d.join("garbage.parquet");
+    std::fs::write(&garbage, b"this is not parquet at all").unwrap();
+    assert_clean_error(
+        &with(&[&format!("data.train=[\"{}\"]", garbage.display())]),
+        &["garbage.parquet"],
+    );
+    assert_clean_error(&with(&["data.text_column=body"]), &["body"]);
+    assert_clean_error(&with(&["train.stepz=3"]), &["stepz"]);
+    assert_clean_error(&with(&["train.steps=many"]), &["steps"]);
+    assert_clean_error(
+        &with(&["data.tokenizer=/nonexistent/tokenizer.json"]),
+        &["/nonexistent/tokenizer.json"],
+    );
+
+    let empty_jsonl = d.join("empty.jsonl");
+    std::fs::write(&empty_jsonl, "{\"text\": \"\"}\n{\"text\": \"   \"}\n").unwrap();
+    let empty = d.join("empty.parquet");
+    assert!(run(trm()
+        .args(["data", "convert", "--input"])
+        .arg(&empty_jsonl)
+        .arg("--out")
+        .arg(&empty))
+    .status
+    .success());
+    assert_clean_error(
+        &with(&[&format!("data.train=[\"{}\"]", empty.display())]),
+        &["no usable text"],
+    );
+
+    let config = d.join("bad.toml");
+    std::fs::write(&config, "[train]\nsteps = 3\nwarmpu = 5\n").unwrap();
+    assert_clean_error(
+        &run(trm().args(["train", "--config"]).arg(&config)),
+        &["bad.toml", "warmpu"],
+    );
+
+    let empty_dir = d.join("empty_run");
+    std::fs::create_dir_all(&empty_dir).unwrap();
+    assert_clean_error(
+        &run(trm().args(["train", "--resume"]).arg(&empty_dir)),
+        &["empty_run"],
+    );
+    assert_clean_error(
+        &run(trm().args(["sample", "--checkpoint"]).arg(&empty_dir)),
+        &["empty_run"],
+    );
+}
+
+#[test]
+fn cuda_request_without_the_feature_is_a_clear_error() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = tiny_args(&dir.path().join("r"), 2);
+    args.extend(["--device".into(), "cuda".into()]);
+    assert_clean_error(&run(trm().args(args)), &["cuda", "--features cuda"]);
+}
+
+#[test]
+fn tokenizer_mismatch_and_nan_loss_keep_the_saved_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir: PathBuf = dir.path().join("run");
+    assert!(run(trm().args(tiny_args(&run_dir, 4))).status.success());
+
+    let bpe = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/tokenizer.json");
+    let o = run(trm()
+        .args(["sample", "--checkpoint"])
+        .arg(&run_dir)
+        .arg("--tokenizer")
+        .arg(&bpe));
+    assert_clean_error(&o, &["does not match"]);
+
+    // Replace the run's tokenizer file: resuming must refuse it.
+    let saved = std::fs::read(run_dir.join("tokenizer.json")).unwrap();
+    std::fs::copy(&bpe, run_dir.join("tokenizer.json")).unwrap();
+    assert_clean_error(
+        &run(trm().args(["train", "--quiet", "--resume"]).arg(&run_dir)),
+        &["does not match"],
+    );
+    std::fs::write(run_dir.join("tokenizer.json"), saved).unwrap();
+
+    // An absurd learning rate blows the loss up: stop, name the step, keep the last checkpoint.
+    let o = run(trm()
+        .args(["train", "--quiet", "--resume"])
+        .arg(&run_dir)
+        .args([
+            "--set",
+            "train.steps=30",
+            "--set",
+            "train.lr=1e30",
+            "--set",
+            "train.grad_clip=0.0",
+            "--set",
+            "train.warmup=0",
+        ]));
+    assert_clean_error(&o, &["loss became", "at step"]);
+    let o = run(trm()
+        .args(["sample", "--checkpoint"])
+        .arg(&run_dir)
+        .args(["--max-new-tokens", "5"]));
+    assert!(
+        o.status.success(),
+        "the kept checkpoint must still load: {}",
+        stderr(&o)
+    );
+}
