@@ -94,6 +94,21 @@ fn losses(run: &Path) -> Vec<(u64, f64)> {
         .collect()
 }
 
+/// The event files as TensorBoard's own reader (EventAccumulator) sees them.
+fn read_tensorboard(dir: &Path) -> serde_json::Value {
+    let py = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/read_tensorboard.py"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "tensorboard reader failed (pip install tensorboard): {}",
+        stderr(&py)
+    );
+    serde_json::from_slice(&py.stdout).unwrap()
+}
+
 fn latest_step(run: &Path) -> Option<u64> {
     let name = std::fs::read_to_string(run.join("checkpoints/latest")).ok()?;
     name.trim().strip_prefix("step-")?.parse().ok()
@@ -116,17 +131,7 @@ fn train_logs_to_tensorboard_and_samples_reproducibly() {
     }
 
     // TensorBoard's own reader sees the scalars and the text samples.
-    let py = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/read_tensorboard.py"))
-        .arg(run_dir.join("tb"))
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "tensorboard reader failed (pip install tensorboard): {}",
-        stderr(&py)
-    );
-    let tb: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+    let tb = read_tensorboard(&run_dir.join("tb"));
     for tag in [
         "train/loss",
         "train/perplexity",
@@ -248,13 +253,7 @@ fn resume_after_sigkill_matches_an_uninterrupted_run() {
     assert!(o.status.success(), "{}", stderr(&o));
     // TensorBoard's reader sees one clean curve: the points the killed run wrote past its
     // checkpoint are purged by the resumed run's session start.
-    let py = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/read_tensorboard.py"))
-        .arg(killed.join("tb"))
-        .output()
-        .unwrap();
-    let tb: serde_json::Value =
-        serde_json::from_slice(&py.stdout).expect("tensorboard reader output");
+    let tb = read_tensorboard(&killed.join("tb"));
     let tb_steps: Vec<u64> = tb["scalars"]["train/loss"]
         .as_array()
         .unwrap()
@@ -421,6 +420,13 @@ fn tokenizer_mismatch_and_nan_loss_keep_the_saved_checkpoint() {
         &["does not match"],
     );
     std::fs::write(run_dir.join("tokenizer.json"), saved).unwrap();
+
+    // The model's shape cannot change on resume.
+    let o = run(trm()
+        .args(["train", "--quiet", "--resume"])
+        .arg(&run_dir)
+        .args(["--set", "model.d_model=64"]));
+    assert_clean_error(&o, &["model.*"]);
 
     // An absurd learning rate blows the loss up: stop, name the step, keep the last checkpoint.
     let o = run(trm()

@@ -257,3 +257,23 @@ fn ema_blends_by_the_decay() {
     let v: f32 = ema.w.val().into_scalar().elem();
     assert!((v - 0.1).abs() < 1e-7, "{v}");
 }
+
+#[test]
+fn mlp_t_mixes_along_the_sequence_and_keeps_the_shape() {
+    use trm::nn::{Init, MlpT};
+    let device = Default::default();
+    let mut init = Init::<I>::new(0, &device);
+    let mix = MlpT::new(&mut init, 5, 8);
+    let h = Tensor::<I, 3>::random([2, 5, 16], burn::tensor::Distribution::Default, &device);
+    let out = mix.forward(h.clone());
+    assert_eq!(out.dims(), [2, 5, 16]);
+    // Changing position 4 changes the output at position 0: MLP-T sees the whole sequence.
+    let h2 = h
+        .clone()
+        .slice_assign([0..2, 4..5, 0..16], Tensor::ones([2, 1, 16], &device));
+    let (a, b) = (
+        data(out.narrow(1, 0, 1)),
+        data(mix.forward(h2).narrow(1, 0, 1)),
+    );
+    assert!(a.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-6));
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The two language-model design decisions of the first issue, measured (results: eval/lm-design.md):
+# The two language-model design decisions of the first issue, measured (table: eval/lm-design-results.md; discussion: eval/lm-design.md):
 #   y_init:      "fixed" (one random vector, as the paper) vs "embed" (y starts as the embedded input)
 #   supervision: "per_step" (optimizer step after every supervision step) vs "accumulate" (one step per batch)
 # Same data, tokenizer, seed and token budget for every variant. Usage: tools/design_experiments.sh [STEPS]
@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-300}
 cargo build --release --quiet
-out=eval/lm-design.md
+out=eval/lm-design-results.md
 common=(--config configs/default.toml --set model.d_model=64 --set model.n_layers=1 --set train.batch_size=8
         --set train.seq_len=64 --set "train.steps=$steps" --set "train.eval_every=$steps" --set train.eval_windows=64)
 {

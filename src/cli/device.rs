@@ -44,10 +44,13 @@ pub fn dispatch<T: OnBackend>(device: Device, job: T) -> Result<T::Output> {
 fn cuda<T: OnBackend>(index: usize, job: T) -> Result<T::Output> {
     use burn::backend::{cuda::CudaDevice, Autodiff, Cuda};
     // cudarc panics when the driver library is missing: turn that into an error.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {})); // keep the probe's panic message off the terminal
     let probe = std::panic::catch_unwind(|| {
         let device = CudaDevice::new(index);
         let _ = burn::tensor::Tensor::<Cuda, 1>::zeros([1], &device).into_data();
     });
+    std::panic::set_hook(default_hook);
     if probe.is_err() {
         bail!("--device cuda:{index}: no usable CUDA device (driver library missing or GPU unavailable)");
     }

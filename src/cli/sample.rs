@@ -1,9 +1,8 @@
 //! `trm sample`: stream text from a trained run with temperature / top-k / top-p and a seed.
 
 use super::device::{dispatch, Device, OnBackend};
-use crate::data::StreamDecoder;
 use crate::run::load_trained;
-use crate::sample::{generate, SamplingParams};
+use crate::sample::{sample_text, SamplingParams};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::Write;
@@ -47,8 +46,6 @@ impl OnBackend for Job {
         let trained =
             load_trained::<B::InnerBackend>(&args.checkpoint, args.tokenizer.as_deref(), &device)?;
         let tok = &trained.tokenizer;
-        let mut ids = vec![tok.eot_id()];
-        ids.extend(tok.encode(&prompt));
         let params = SamplingParams {
             max_new_tokens: args.max_new_tokens,
             temperature: args.temperature,
@@ -59,12 +56,8 @@ impl OnBackend for Job {
         };
         let mut out = std::io::stdout().lock();
         write!(out, "{prompt}")?;
-        let mut decoder = StreamDecoder::new(tok);
-        generate(&trained.model, &ids, &params, &device, |id| {
-            let _ = write!(out, "{}", decoder.push(id));
-            let _ = out.flush();
-        });
-        writeln!(out, "{}", decoder.finish())?;
+        sample_text(&trained.model, tok, &prompt, &params, &device, &mut out);
+        writeln!(out)?;
         Ok(())
     }
 }

@@ -91,6 +91,10 @@ impl TextTokenizer {
     }
 
     fn from_hub_cache(model_id: &str) -> Result<Self> {
+        if std::env::var_os("HF_HOME").is_none() && std::env::var_os("HOME").is_none() {
+            // hf-hub's Cache::from_env panics without a home folder.
+            bail!("tokenizer '{model_id}' is not a file, and neither HF_HOME nor HOME is set to find the Hugging Face cache");
+        }
         let cache = Cache::from_env();
         let repo = Repo::with_revision(model_id.to_string(), RepoType::Model, "main".to_string());
         let repo_dir = cache.path().join(repo.folder_name());

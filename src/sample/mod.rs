@@ -1,5 +1,6 @@
 //! Autoregressive sampling: temperature, top-k, top-p (nucleus), seeded; streamed token by token.
 
+use crate::data::{StreamDecoder, TextTokenizer};
 use crate::rng::Rng;
 use crate::tasks::text::TextTrm;
 use burn::prelude::*;
@@ -54,6 +55,27 @@ pub fn generate<B: Backend>(
         context.push(id);
     }
     out
+}
+
+/// Encode `prompt` after an end-of-text token (documents start that way in training), generate,
+/// and write the text to `out` piece by piece as it decodes; returns the generated text.
+pub fn sample_text<B: Backend>(
+    model: &TextTrm<B>,
+    tok: &TextTokenizer,
+    prompt: &str,
+    params: &SamplingParams,
+    device: &B::Device,
+    out: &mut dyn std::io::Write,
+) -> String {
+    let mut ids = vec![tok.eot_id()];
+    ids.extend(tok.encode(prompt));
+    let mut decoder = StreamDecoder::new(tok);
+    let new = generate(model, &ids, params, device, |id| {
+        let _ = write!(out, "{}", decoder.push(id));
+        let _ = out.flush();
+    });
+    let _ = write!(out, "{}", decoder.finish());
+    tok.decode(&new)
 }
 
 /// Choose the next token from logits: temperature, then top-k, then top-p, then a seeded draw.

@@ -8,13 +8,12 @@ use super::checkpoint::{self, Which};
 use super::learner::{BatchLog, Learner};
 use crate::config::Config;
 use crate::data::{
-    eval_windows, expand_paths, LoaderConfig, LoaderState, Split, StreamDecoder, TextTokenizer,
-    TokenLoader,
+    eval_windows, expand_paths, LoaderConfig, LoaderState, Split, TextTokenizer, TokenLoader,
 };
 use crate::eval::perplexity::{batch_tensors, evaluate_lm, PerplexityReport};
 use crate::log::TbWriter;
 use crate::run::{ensure_same_tokenizer, RunDir};
-use crate::sample::{generate, SamplingParams};
+use crate::sample::{sample_text, SamplingParams};
 use crate::tasks::text::TextTrm;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
@@ -174,7 +173,7 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
             for (s, p) in report.ppl_per_step().iter().enumerate() {
                 tb.scalar(&format!("val/perplexity_step{}", s + 1), *p, step)?;
             }
-            let sample = sample_text(ema_model, &tokenizer, &config, device);
+            let sample = sample(ema_model, &tokenizer, &config, device, &mut std::io::sink());
             tb.text(
                 "samples/generation",
                 &format!("```\n{}{}\n```", config.sample.prompt, sample),
@@ -228,11 +227,23 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
     let sample = if opts.verbose {
         println!("\nSample (EMA weights, prompt {:?}):", config.sample.prompt);
         print!("{}", config.sample.prompt);
-        let s = stream_sample(&ema_model, &tokenizer, &config, device);
+        let s = sample(
+            &ema_model,
+            &tokenizer,
+            &config,
+            device,
+            &mut std::io::stdout(),
+        );
         println!();
         s
     } else {
-        sample_text(&ema_model, &tokenizer, &config, device)
+        sample(
+            &ema_model,
+            &tokenizer,
+            &config,
+            device,
+            &mut std::io::sink(),
+        )
     };
     if opts.verbose {
         println!(
@@ -262,6 +273,18 @@ fn prepare_run_dir(run: &RunDir, opts: &TrainOptions) -> Result<(Config, TextTok
                 run.root.display()
             );
         }
+        let saved = Config::load(&run.config(), &[])?;
+        if saved.model != opts.config.model {
+            bail!("--resume {}: model.* settings cannot change when resuming (they shape the saved weights)", run.root.display());
+        }
+        if saved.data.tokenizer != opts.config.data.tokenizer {
+            bail!(
+                "--resume {}: data.tokenizer cannot change when resuming",
+                run.root.display()
+            );
+        }
+        // Other overrides (more steps, another learning rate) become part of the run's config.
+        checkpoint::write_atomic(&run.config(), opts.config.to_toml().as_bytes())?;
         let tokenizer = TextTokenizer::from_file(&run.tokenizer())?;
         return Ok((opts.config.clone(), tokenizer));
     }
@@ -318,48 +341,16 @@ fn sampling_params(config: &Config, tokenizer: &TextTokenizer) -> SamplingParams
     }
 }
 
-fn prompt_ids(config: &Config, tokenizer: &TextTokenizer) -> Vec<u32> {
-    let mut ids = vec![tokenizer.eot_id()];
-    ids.extend(tokenizer.encode(&config.sample.prompt));
-    ids
-}
-
-fn sample_text<B: Backend>(
+/// The configured sample from `model`, streamed to `out`.
+fn sample<B: Backend>(
     model: &TextTrm<B>,
     tok: &TextTokenizer,
     config: &Config,
     device: &B::Device,
+    out: &mut dyn std::io::Write,
 ) -> String {
-    let ids = generate(
-        model,
-        &prompt_ids(config, tok),
-        &sampling_params(config, tok),
-        device,
-        |_| {},
-    );
-    tok.decode(&ids)
-}
-
-fn stream_sample<B: Backend>(
-    model: &TextTrm<B>,
-    tok: &TextTokenizer,
-    config: &Config,
-    device: &B::Device,
-) -> String {
-    let mut decoder = StreamDecoder::new(tok);
-    let mut out = std::io::stdout();
-    let ids = generate(
-        model,
-        &prompt_ids(config, tok),
-        &sampling_params(config, tok),
-        device,
-        |id| {
-            let _ = write!(out, "{}", decoder.push(id));
-            let _ = out.flush();
-        },
-    );
-    let _ = write!(out, "{}", decoder.finish());
-    tok.decode(&ids)
+    let params = sampling_params(config, tok);
+    sample_text(model, tok, &config.sample.prompt, &params, device, out)
 }
 
 /// exp(H) of the token distribution of the validation targets.
