@@ -14,6 +14,16 @@ pub struct Config {
     pub sample: SampleConfig,
 }
 
+/// Which model sits between the token embedding and the head.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// The Tiny Recursive Model.
+    Trm,
+    /// The baseline: a standard pre-norm decoder, n_layers deep, run once (n, t, n_sup unused).
+    Transformer,
+}
+
 /// Token mixing inside each block of the recursive network.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -36,6 +46,7 @@ pub enum YInit {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
+    pub kind: ModelKind,
     /// Hidden size D.
     pub d_model: usize,
     /// Blocks in the one network f.
@@ -60,6 +71,7 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
+            kind: ModelKind::Trm,
             d_model: 128,
             n_layers: 1,
             n_heads: 4,

@@ -14,4 +14,5 @@ pub mod run;
 pub mod sample;
 pub mod tasks;
 pub mod train;
+pub mod transformer;
 pub mod trm;

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::data::TextTokenizer;
-use crate::tasks::text::TextTrm;
+use crate::tasks::text::TextLm;
 use crate::train::checkpoint::{self, Checkpoints, Which};
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
@@ -43,7 +43,7 @@ impl RunDir {
 pub struct Trained<B: Backend> {
     pub config: Config,
     pub tokenizer: TextTokenizer,
-    pub model: TextTrm<B>,
+    pub model: TextLm<B>,
     pub checkpoint: PathBuf,
 }
 
@@ -84,7 +84,7 @@ pub fn load_trained<B: Backend>(
     if let Some(fp) = state.get("tokenizer").and_then(|v| v.as_str()) {
         ensure_same_tokenizer(&run_tok, fp, &run.tokenizer().display().to_string())?;
     }
-    let model = TextTrm::new(
+    let model = TextLm::new(
         &config.model,
         run_tok.vocab_size(),
         config.train.seq_len,

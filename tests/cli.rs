@@ -453,3 +453,72 @@ fn tokenizer_mismatch_and_nan_loss_keep_the_saved_checkpoint() {
         stderr(&o)
     );
 }
+
+#[test]
+fn eval_is_deterministic_and_compare_writes_a_report_with_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let common = [
+        "model.d_model=32",
+        "train.batch_size=4",
+        "train.seq_len=32",
+        "train.steps=6",
+        "train.eval_every=3",
+        "train.eval_windows=4",
+    ];
+    let write = |name: &str, kind: &str| {
+        let path = d.join(name);
+        std::fs::write(&path, format!("[model]\nkind = \"{kind}\"\nn_heads = 2\n[data]\ntrain = [\"{}\"]\ntokenizer = \"bytes\"\n", corpus())).unwrap();
+        path
+    };
+    let (a, b) = (write("trm.toml", "trm"), write("base.toml", "transformer"));
+    let mut cmd = trm();
+    cmd.args([
+        "compare",
+        "--name",
+        "t",
+        "--eval-windows",
+        "8",
+        "--runs-dir",
+    ])
+    .arg(d.join("runs"))
+    .arg("--out-dir")
+    .arg(d.join("eval"));
+    cmd.arg("--config").arg(&a).arg("--config").arg(&b);
+    for c in common {
+        cmd.args(["--set", c]);
+    }
+    let o = run(&mut cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = std::fs::read_to_string(d.join("eval/compare-t/README.md")).unwrap();
+    assert!(
+        report.contains("| trm | TRM") && report.contains("| base | transformer"),
+        "{report}"
+    );
+    for png in [
+        "val_ppl_vs_tokens.png",
+        "val_ppl_vs_time.png",
+        "ppl_vs_supervision_step.png",
+    ] {
+        let bytes = std::fs::read(d.join("eval/compare-t").join(png)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png} is not a PNG");
+    }
+
+    let eval = |steps: &str| {
+        let o = run(trm()
+            .args(["eval", "--checkpoint"])
+            .arg(d.join("runs/t/trm"))
+            .args(["--steps", steps]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let (e1, e2) = (eval("3"), eval("3"));
+    assert_eq!(e1, e2);
+    assert_eq!(
+        e1.lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| supervision"))
+            .count(),
+        3,
+        "{e1}"
+    );
+}

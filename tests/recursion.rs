@@ -8,7 +8,7 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use trm::config::{ModelConfig, OptimizerKind, TrainConfig, YInit};
 use trm::nn::{rms_norm, AttnMask, Rope};
-use trm::tasks::text::{StepOutput, TextTrm};
+use trm::tasks::text::{StepOutput, TextLm};
 
 type B = Autodiff<Flex>;
 type I = Flex;
@@ -37,11 +37,11 @@ fn data(t: Tensor<impl Backend, 3>) -> Vec<f32> {
 }
 
 /// Loss of one supervision step with gradient through everything (T = 1).
-fn loss_of(model: &TextTrm<B>, inp: &Tensor<B, 2, Int>, tgt: &Tensor<B, 2, Int>) -> Tensor<B, 1> {
+fn loss_of(model: &TextLm<B>, inp: &Tensor<B, 2, Int>, tgt: &Tensor<B, 2, Int>) -> Tensor<B, 1> {
     let x = model.embed(inp.clone());
     let mask = model.mask(inp.dims()[1], &x.device());
-    let s = model.core.initial_state(&x);
-    let state = model.core.deep_recursion_grad(&x, s, &mask);
+    let s = model.initial_state(&x);
+    let state = model.supervision_step_grad(&x, s, &mask);
     let out = StepOutput {
         logits: model.logits(state.y.clone()),
         state,
@@ -52,7 +52,7 @@ fn loss_of(model: &TextTrm<B>, inp: &Tensor<B, 2, Int>, tgt: &Tensor<B, 2, Int>)
 #[test]
 fn gradients_match_finite_differences() {
     let device = Default::default();
-    let model = TextTrm::<B>::new(&tiny(1, YInit::Fixed), 11, 8, &device);
+    let model = TextLm::<B>::new(&tiny(1, YInit::Fixed), 11, 8, &device);
     let inp = tokens::<B>(&[1, 4, 2, 7, 3, 9], &device);
     let tgt = tokens::<B>(&[4, 2, 7, 3, 9, 5], &device);
     let grads = GradientsParams::from_grads(loss_of(&model, &inp, &tgt).backward(), &model);
@@ -85,18 +85,15 @@ fn gradients_match_finite_differences() {
 fn gradient_path_computes_the_same_recursion_as_inference() {
     let device = Default::default();
     for y_init in [YInit::Fixed, YInit::Embed] {
-        let model = TextTrm::<B>::new(&tiny(3, y_init), 11, 8, &device);
+        let model = TextLm::<B>::new(&tiny(3, y_init), 11, 8, &device);
         let inp = tokens::<B>(&[1, 4, 2, 7, 3], &device);
         let x = model.embed(inp.clone());
         let mask = model.mask(5, &device);
-        let s = model.core.initial_state(&x);
-        let trained = model.core.deep_recursion_grad(&x, s.clone(), &mask);
+        let s = model.initial_state(&x);
+        let trained = model.supervision_step_grad(&x, s.clone(), &mask);
         let inner = model.valid();
         let xi = inner.embed(inp.inner());
-        let infer =
-            inner
-                .core
-                .deep_recursion(&xi, inner.core.initial_state(&xi), &inner.mask(5, &device));
+        let infer = inner.supervision_step(&xi, inner.initial_state(&xi), &inner.mask(5, &device));
         let (a, b) = (data(trained.y.inner()), data(infer.y));
         for (p, q) in a.iter().zip(&b) {
             assert!((p - q).abs() < 1e-5, "{p} vs {q}");
@@ -107,7 +104,7 @@ fn gradient_path_computes_the_same_recursion_as_inference() {
 #[test]
 fn causal_mask_hides_the_future() {
     let device = Default::default();
-    let model = TextTrm::<I>::new(&tiny(2, YInit::Embed), 11, 8, &device);
+    let model = TextLm::<I>::new(&tiny(2, YInit::Embed), 11, 8, &device);
     let a = model
         .forward_steps(tokens::<I>(&[1, 2, 3, 4, 5], &device), 2)
         .pop()
@@ -276,4 +273,65 @@ fn mlp_t_mixes_along_the_sequence_and_keeps_the_shape() {
         data(mix.forward(h2).narrow(1, 0, 1)),
     );
     assert!(a.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-6));
+}
+
+fn preset(name: &str) -> trm::config::Config {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs")
+        .join(name);
+    trm::config::Config::load(&path, &[]).unwrap()
+}
+
+fn params_of(cfg: &trm::config::Config) -> usize {
+    use burn::module::Module;
+    let vocab = 257; // the presets use the byte tokenizer
+    TextLm::<I>::new(&cfg.model, vocab, cfg.train.seq_len, &Default::default()).num_params()
+}
+
+#[test]
+fn baseline_presets_match_the_trm_in_parameters_and_in_flops() {
+    use trm::eval::cost::forward_flops_per_token;
+    let trm_cfg = preset("default.toml");
+    let by_params = preset("transformer-params.toml");
+    let by_flops = preset("transformer-flops.toml");
+    let (p_trm, p_base) = (params_of(&trm_cfg) as f64, params_of(&by_params) as f64);
+    assert!((p_base / p_trm - 1.0).abs() < 0.05, "{p_base} vs {p_trm}");
+    let flops = |c: &trm::config::Config| forward_flops_per_token(&c.model, 257, c.train.seq_len);
+    assert!((flops(&by_flops) / flops(&trm_cfg) - 1.0).abs() < 0.05);
+    // Same data and budget, so `trm compare` pairs them as they are.
+    for c in [&by_params, &by_flops] {
+        assert_eq!(c.data, trm_cfg.data);
+        assert_eq!(
+            (c.train.steps, c.train.batch_size, c.train.seq_len),
+            (
+                trm_cfg.train.steps,
+                trm_cfg.train.batch_size,
+                trm_cfg.train.seq_len
+            )
+        );
+    }
+}
+
+#[test]
+fn the_transformer_baseline_is_causal_and_runs_one_step() {
+    let device = Default::default();
+    let cfg = ModelConfig {
+        kind: trm::config::ModelKind::Transformer,
+        n_layers: 2,
+        ..tiny(1, YInit::Fixed)
+    };
+    let model = TextLm::<I>::new(&cfg, 11, 8, &device);
+    assert_eq!(model.n_sup(), 1);
+    let a = model
+        .forward_steps(tokens::<I>(&[1, 2, 3, 4, 5], &device), 1)
+        .pop()
+        .unwrap();
+    let b = model
+        .forward_steps(tokens::<I>(&[1, 2, 3, 9, 9], &device), 1)
+        .pop()
+        .unwrap();
+    let (a, b) = (data(a.narrow(1, 0, 3)), data(b.narrow(1, 0, 3)));
+    for (p, q) in a.iter().zip(&b) {
+        assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+    }
 }

@@ -1,7 +1,9 @@
 //! The command line: train, sample, tokenizer, data, bench.
 
 mod bench;
+mod compare;
 mod device;
+mod eval;
 mod sample;
 mod train;
 
@@ -28,6 +30,10 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Generate text from a trained run, streamed token by token.
     Sample(sample::SampleArgs),
+    /// Perplexity and bits per byte of a trained run on held-out data, per supervision step.
+    Eval(eval::EvalArgs),
+    /// Train several models on the same data and budget and write a comparison report to eval/.
+    Compare(compare::CompareArgs),
     /// Measure training and sampling throughput of configs (results to eval/).
     Bench(bench::BenchArgs),
     /// Tokenizer tools.
@@ -76,6 +82,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Tokenizer(TokenizerCommand::Train {
             data,
             vocab_size,

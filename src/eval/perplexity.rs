@@ -1,14 +1,42 @@
-//! Perplexity = exp(total NLL / total predicted tokens), reported after every supervision step.
+//! Perplexity = exp(total NLL / total predicted tokens) and bits per byte = total NLL / ln 2 /
+//! total bytes of the predicted text, reported after every supervision step.
 
+use crate::data::TextTokenizer;
 use crate::nn::loss::token_nll;
-use crate::tasks::text::TextTrm;
+use crate::tasks::text::TextLm;
 use burn::prelude::*;
+
+/// Held-out windows of seq_len+1 tokens and the UTF-8 size of the text they predict.
+pub struct EvalSet {
+    pub windows: Vec<Vec<u32>>,
+    /// Bytes of the target text (end-of-text tokens count zero bytes).
+    pub bytes: usize,
+}
+
+impl EvalSet {
+    pub fn new(windows: Vec<Vec<u32>>, tokenizer: &TextTokenizer) -> Self {
+        let eot = tokenizer.eot_id();
+        let bytes = windows
+            .iter()
+            .map(|w| {
+                let text: Vec<u32> = w[1..].iter().copied().filter(|&t| t != eot).collect();
+                tokenizer.decode(&text).len()
+            })
+            .sum();
+        Self { windows, bytes }
+    }
+
+    pub fn tokens(&self) -> usize {
+        self.windows.iter().map(|w| w.len() - 1).sum()
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PerplexityReport {
     /// Mean NLL (nats per token) after supervision step s = 1, 2, ...
     pub nll_per_step: Vec<f64>,
     pub tokens: usize,
+    pub bytes: usize,
 }
 
 impl PerplexityReport {
@@ -23,19 +51,31 @@ impl PerplexityReport {
     pub fn final_ppl(&self) -> f64 {
         self.final_nll().exp()
     }
+
+    pub fn bits_per_byte_per_step(&self) -> Vec<f64> {
+        let scale = self.tokens as f64 / (self.bytes.max(1) as f64 * std::f64::consts::LN_2);
+        self.nll_per_step.iter().map(|n| n * scale).collect()
+    }
+
+    pub fn final_bits_per_byte(&self) -> f64 {
+        *self
+            .bits_per_byte_per_step()
+            .last()
+            .expect("at least one step")
+    }
 }
 
 /// Evaluate windows of seq_len+1 tokens (input = w[..L], target = w[1..]) in batches.
 pub fn evaluate_lm<B: Backend>(
-    model: &TextTrm<B>,
-    windows: &[Vec<u32>],
+    model: &TextLm<B>,
+    set: &EvalSet,
     batch_size: usize,
     steps: usize,
     device: &B::Device,
 ) -> PerplexityReport {
     let mut sums = vec![0.0f64; steps];
     let mut tokens = 0usize;
-    for chunk in windows.chunks(batch_size.max(1)) {
+    for chunk in set.windows.chunks(batch_size.max(1)) {
         let (inputs, targets) = batch_tensors::<B>(chunk, device);
         tokens += targets.dims()[0] * targets.dims()[1];
         for (s, logits) in model.forward_steps(inputs, steps).into_iter().enumerate() {
@@ -48,6 +88,7 @@ pub fn evaluate_lm<B: Backend>(
     PerplexityReport {
         nll_per_step: sums.iter().map(|s| s / tokens as f64).collect(),
         tokens,
+        bytes: set.bytes,
     }
 }
 
@@ -68,4 +109,33 @@ pub fn batch_tensors<B: Backend>(
         Tensor::from_data(TensorData::new(inputs, [b, l]), device),
         Tensor::from_data(TensorData::new(targets, [b, l]), device),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_per_byte_by_hand() {
+        // 10 tokens at 1 nat each over 20 bytes: 10 / (20 ln 2) = 0.72135 bits per byte
+        let r = PerplexityReport {
+            nll_per_step: vec![2.0, 1.0],
+            tokens: 10,
+            bytes: 20,
+        };
+        let bpb = r.bits_per_byte_per_step();
+        assert!((bpb[1] - 10.0 / (20.0 * std::f64::consts::LN_2)).abs() < 1e-12);
+        assert!((bpb[0] - 2.0 * bpb[1]).abs() < 1e-12);
+        assert!((r.final_ppl() - std::f64::consts::E).abs() < 1e-12);
+    }
+
+    #[test]
+    fn eval_set_counts_text_bytes_not_end_of_text() {
+        let tok = TextTokenizer::bytes();
+        // targets: "b", eot, "é" (2 bytes) -> 3 bytes
+        let w = vec![97, 98, 256, 0xC3, 0xA9];
+        let set = EvalSet::new(vec![w], &tok);
+        assert_eq!(set.bytes, 3);
+        assert_eq!(set.tokens(), 4);
+    }
 }

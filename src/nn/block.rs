@@ -1,4 +1,5 @@
-//! The post-norm block of TRM-SPEC 1: h = rms(h + mix(h)); h = rms(h + swiglu(h)).
+//! Blocks: the TRM's post-norm block (TRM-SPEC 1), h = rms(h + mix(h)); h = rms(h + swiglu(h)),
+//! and the standard pre-norm block of the transformer baseline, h = h + mix(rms(h)); h = h + swiglu(rms(h)).
 
 use super::{rms_norm, Attention, AttnMask, Init, MlpT, Rope, SwiGlu};
 use burn::prelude::*;
@@ -13,6 +14,7 @@ pub enum Mix<B: Backend> {
 pub struct Block<B: Backend> {
     mix: Mix<B>,
     mlp: SwiGlu<B>,
+    pre_norm: bool,
 }
 
 impl<B: Backend> Block<B> {
@@ -20,7 +22,14 @@ impl<B: Backend> Block<B> {
         Self {
             mix,
             mlp: SwiGlu::new(init, d, ffn_inner),
+            pre_norm: false,
         }
+    }
+
+    /// The same block with pre-norm residuals (the transformer baseline).
+    pub fn pre_norm(mut self) -> Self {
+        self.pre_norm = true;
+        self
     }
 
     pub fn attention(init: &mut Init<B>, d: usize, n_heads: usize, ffn_inner: usize) -> Self {
@@ -29,11 +38,16 @@ impl<B: Backend> Block<B> {
     }
 
     pub fn forward(&self, h: Tensor<B, 3>, rope: &Rope<B>, mask: &AttnMask<B>) -> Tensor<B, 3> {
-        let mixed = match &self.mix {
-            Mix::Attention(a) => a.forward(h.clone(), rope, mask),
-            Mix::MlpT(m) => m.forward(h.clone()),
+        let mix = |h: Tensor<B, 3>| match &self.mix {
+            Mix::Attention(a) => a.forward(h, rope, mask),
+            Mix::MlpT(m) => m.forward(h),
         };
-        let h = rms_norm(h + mixed);
-        rms_norm(h.clone() + self.mlp.forward(h))
+        if self.pre_norm {
+            let h = h.clone() + mix(rms_norm(h));
+            h.clone() + self.mlp.forward(rms_norm(h))
+        } else {
+            let h = rms_norm(h.clone() + mix(h));
+            rms_norm(h.clone() + self.mlp.forward(h))
+        }
     }
 }

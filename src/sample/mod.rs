@@ -2,7 +2,7 @@
 
 use crate::data::{StreamDecoder, TextTokenizer};
 use crate::rng::Rng;
-use crate::tasks::text::TextTrm;
+use crate::tasks::text::TextLm;
 use burn::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -23,7 +23,7 @@ pub struct SamplingParams {
 /// The context is cut to the model's last `max_len` tokens. Every token recomputes the whole
 /// context: no cache yet.
 pub fn generate<B: Backend>(
-    model: &TextTrm<B>,
+    model: &TextLm<B>,
     prompt: &[u32],
     params: &SamplingParams,
     device: &B::Device,
@@ -60,7 +60,7 @@ pub fn generate<B: Backend>(
 /// Encode `prompt` after an end-of-text token (documents start that way in training), generate,
 /// and write the text to `out` piece by piece as it decodes; returns the generated text.
 pub fn sample_text<B: Backend>(
-    model: &TextTrm<B>,
+    model: &TextLm<B>,
     tok: &TextTokenizer,
     prompt: &str,
     params: &SamplingParams,

@@ -1,18 +1,31 @@
 //! The language-model adapter: token embedding in, causal attention, next-token head out.
-//! The next-token loss is taken after every deep supervision step.
+//! The next-token loss is taken after every deep supervision step. The same adapter wraps the
+//! transformer baseline, so the two differ only in the model between embedding and head.
 
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, ModelKind};
 use crate::nn::loss::{bce_with_logits, cross_entropy};
 use crate::nn::{trunc_normal, AttnMask, Init, Linear};
+use crate::transformer::Transformer;
 use crate::trm::{State, Trm};
 use burn::module::Param;
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+
+/// What sits between embedding and head (one per model, so the variant sizes do not matter).
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Core<B: Backend> {
+    /// The recursive core: each supervision step is one deep_recursion refining (y, z).
+    Trm(Trm<B>),
+    /// The baseline: one pass, one "supervision step"; y is its output, z is unused.
+    Transformer(Transformer<B>),
+}
 
 #[derive(Module, Debug)]
-pub struct TextTrm<B: Backend> {
+pub struct TextLm<B: Backend> {
     /// Token embedding [V, D], std 1/sqrt(D); the embedded input is scaled by sqrt(D).
     embed: Param<Tensor<B, 2>>,
-    pub core: Trm<B>,
+    pub core: Core<B>,
     /// Next-token head, not tied to the embedding.
     lm_head: Linear<B>,
     n_sup: usize,
@@ -34,7 +47,7 @@ pub struct StepLoss<B: Backend> {
     pub accuracy: Tensor<B, 1>,
 }
 
-impl<B: Backend> TextTrm<B> {
+impl<B: Backend> TextLm<B> {
     pub fn new(cfg: &ModelConfig, vocab_size: usize, max_len: usize, device: &B::Device) -> Self {
         let mut init = Init::new(cfg.seed, device);
         let d = cfg.d_model;
@@ -43,14 +56,42 @@ impl<B: Backend> TextTrm<B> {
             [vocab_size, d],
             1.0 / (d as f64).sqrt(),
         ));
-        let core = Trm::new(&mut init, cfg, max_len);
+        let (core, n_sup) = match cfg.kind {
+            ModelKind::Trm => (Core::Trm(Trm::new(&mut init, cfg, max_len)), cfg.n_sup),
+            ModelKind::Transformer => (
+                Core::Transformer(Transformer::new(&mut init, cfg, max_len)),
+                1,
+            ),
+        };
         let lm_head = Linear::new(&mut init, d, vocab_size);
         Self {
             embed,
             core,
             lm_head,
-            n_sup: cfg.n_sup,
+            n_sup,
             max_len,
+        }
+    }
+
+    /// (y, z) before the first supervision step.
+    pub fn initial_state(&self, x: &Tensor<B, 3>) -> State<B> {
+        match &self.core {
+            Core::Trm(trm) => trm.initial_state(x),
+            Core::Transformer(_) => State {
+                y: x.clone(),
+                z: x.clone(),
+            },
+        }
+    }
+
+    /// One supervision step at inference: deep_recursion for the TRM, the whole stack for the baseline.
+    pub fn supervision_step(&self, x: &Tensor<B, 3>, s: State<B>, mask: &AttnMask<B>) -> State<B> {
+        match &self.core {
+            Core::Trm(trm) => trm.deep_recursion(x, s, mask),
+            Core::Transformer(t) => State {
+                y: t.forward(x.clone(), mask),
+                z: s.z,
+            },
         }
     }
 
@@ -99,10 +140,10 @@ impl<B: Backend> TextTrm<B> {
     pub fn forward_steps(&self, tokens: Tensor<B, 2, Int>, steps: usize) -> Vec<Tensor<B, 3>> {
         let x = self.embed(tokens);
         let mask = self.mask(x.dims()[1], &x.device());
-        let mut state = self.core.initial_state(&x);
+        let mut state = self.initial_state(&x);
         (0..steps)
             .map(|_| {
-                state = self.core.deep_recursion(&x, state.clone(), &mask);
+                state = self.supervision_step(&x, state.clone(), &mask);
                 self.logits(state.y.clone())
             })
             .collect()
@@ -124,14 +165,34 @@ impl<B: Backend> TextTrm<B> {
             .squeeze_dim::<2>(2)
             .equal(targets)
             .float();
-        let q = self.core.q_logits(out.state.y.clone());
-        let halt = bce_with_logits(q, correct.clone());
+        let halt = match &self.core {
+            Core::Trm(trm) => bce_with_logits(trm.q_logits(out.state.y.clone()), correct.clone()),
+            Core::Transformer(_) => Tensor::zeros([1], &correct.device()),
+        };
         let total = lm.clone() + halt.clone().mul_scalar(halt_weight);
         StepLoss {
             total,
             lm,
             halt,
             accuracy: correct.mean(),
+        }
+    }
+}
+
+impl<B: AutodiffBackend> TextLm<B> {
+    /// One supervision step for training: T-1 recursions without gradient, one with (TRM).
+    pub fn supervision_step_grad(
+        &self,
+        x: &Tensor<B, 3>,
+        s: State<B>,
+        mask: &AttnMask<B>,
+    ) -> State<B> {
+        match &self.core {
+            Core::Trm(trm) => trm.deep_recursion_grad(x, s, mask),
+            Core::Transformer(t) => State {
+                y: t.forward(x.clone(), mask),
+                z: s.z,
+            },
         }
     }
 }

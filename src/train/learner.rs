@@ -5,19 +5,19 @@ use super::ema::update_ema;
 use super::optim::{scale_and_clip, Adam};
 use super::schedule::learning_rate;
 use crate::config::{Config, Supervision};
-use crate::tasks::text::{StepLoss, StepOutput, TextTrm};
+use crate::tasks::text::{StepLoss, StepOutput, TextLm};
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 
-pub type Optim<B> = burn::optim::adaptor::OptimizerAdaptor<Adam, TextTrm<B>, B>;
+pub type Optim<B> = burn::optim::adaptor::OptimizerAdaptor<Adam, TextLm<B>, B>;
 
 pub struct Learner<B: AutodiffBackend> {
-    pub model: TextTrm<B>,
+    pub model: TextLm<B>,
     pub optim: Optim<B>,
-    pub ema: TextTrm<B::InnerBackend>,
+    pub ema: TextLm<B::InnerBackend>,
     pub config: Config,
     /// Optimizer updates made so far (the learning-rate schedule's clock).
     pub updates: u64,
@@ -55,7 +55,7 @@ pub struct NonFiniteLoss {
 
 impl<B: AutodiffBackend> Learner<B> {
     pub fn new(config: Config, vocab_size: usize, device: &B::Device) -> Self {
-        let model = TextTrm::<B>::new(&config.model, vocab_size, config.train.seq_len, device);
+        let model = TextLm::<B>::new(&config.model, vocab_size, config.train.seq_len, device);
         let optim = Adam::from_config(&config.train).init();
         let ema = model.valid();
         Self {
@@ -87,14 +87,12 @@ impl<B: AutodiffBackend> Learner<B> {
         let device = inputs.device();
         let mask = self.model.mask(inputs.dims()[1], &device);
         let mut log = BatchLog::default();
-        let mut accumulated = GradientsAccumulator::<TextTrm<B>>::new();
+        let mut accumulated = GradientsAccumulator::<TextLm<B>>::new();
         let mut carry = None;
         for s in 0..n_sup {
             let x = self.model.embed(inputs.clone());
-            let start = carry
-                .take()
-                .unwrap_or_else(|| self.model.core.initial_state(&x));
-            let state = self.model.core.deep_recursion_grad(&x, start, &mask);
+            let start = carry.take().unwrap_or_else(|| self.model.initial_state(&x));
+            let state = self.model.supervision_step_grad(&x, start, &mask);
             let out = StepOutput {
                 logits: self.model.logits(state.y.clone()),
                 state,

@@ -7,4 +7,4 @@ pub mod optim;
 pub mod schedule;
 mod trainer;
 
-pub use trainer::{train, TrainOptions, TrainSummary};
+pub use trainer::{loader_configs, train, TrainOptions, TrainSummary};

@@ -10,11 +10,11 @@ use crate::config::Config;
 use crate::data::{
     eval_windows, expand_paths, LoaderConfig, LoaderState, Split, TextTokenizer, TokenLoader,
 };
-use crate::eval::perplexity::{batch_tensors, evaluate_lm, PerplexityReport};
+use crate::eval::perplexity::{batch_tensors, evaluate_lm, EvalSet, PerplexityReport};
 use crate::log::TbWriter;
 use crate::run::{ensure_same_tokenizer, RunDir};
 use crate::sample::{sample_text, SamplingParams};
-use crate::tasks::text::TextTrm;
+use crate::tasks::text::TextLm;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::optim::Optimizer;
@@ -55,6 +55,9 @@ struct TrainState {
     /// Optimizer updates made (differs from `step` with per-step supervision).
     updates: u64,
     tokens_seen: u64,
+    /// Seconds spent in training batches (evaluation excluded), summed across resumes.
+    #[serde(default)]
+    train_seconds: f64,
     best_val_nll: Option<f64>,
     loader: LoaderState,
     tokenizer: String,
@@ -67,8 +70,11 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
 
     let (train_cfg, val_cfg) = loader_configs(&config)?;
     let mut loader = TokenLoader::new(train_cfg, tokenizer.clone())?;
-    let val_windows = eval_windows(&val_cfg, &tokenizer, cfg.eval_windows)?;
-    let unigram_ppl = unigram_perplexity(&val_windows, tokenizer.vocab_size());
+    let val_set = EvalSet::new(
+        eval_windows(&val_cfg, &tokenizer, cfg.eval_windows)?,
+        &tokenizer,
+    );
+    let unigram_ppl = unigram_perplexity(&val_set.windows, tokenizer.vocab_size());
 
     let mut learner = Learner::<B>::new(config.clone(), tokenizer.vocab_size(), device);
     let parameters = learner.model.num_params();
@@ -76,6 +82,7 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
         step: 0,
         updates: 0,
         tokens_seen: 0,
+        train_seconds: 0.0,
         best_val_nll: None,
         loader: loader.state(),
         tokenizer: tokenizer.fingerprint(),
@@ -114,7 +121,7 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
         progress.println(format!(
             "trm: {parameters} parameters, tokenizer {}, {} validation tokens (unigram perplexity {unigram_ppl:.1}), run folder {}",
             tokenizer.describe(),
-            val_windows.len() * cfg.seq_len,
+            val_set.tokens(),
             run.root.display()
         ));
     }
@@ -139,10 +146,11 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
         state.step += 1;
         state.tokens_seen += tokens_per_batch;
         let step = state.step;
-        let tok_per_sec = tokens_per_batch as f64 / t0.elapsed().as_secs_f64();
+        let batch_seconds = t0.elapsed().as_secs_f64();
+        state.train_seconds += batch_seconds;
+        let tok_per_sec = tokens_per_batch as f64 / batch_seconds;
         state.updates = learner.updates;
         let final_loss = log.final_loss();
-        metrics.write(step, &log)?;
         if step.is_multiple_of(cfg.log_every) || step == cfg.steps {
             tb.scalar("train/loss", final_loss, step)?;
             tb.scalar("train/perplexity", final_loss.exp(), step)?;
@@ -159,18 +167,20 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
 
         let eval_now = step.is_multiple_of(cfg.eval_every) || step == cfg.steps;
         let mut is_best = false;
+        let mut report = None;
         if eval_now {
             let ema_model = &learner.ema;
-            let report = evaluate_lm(
+            let val = evaluate_lm(
                 ema_model,
-                &val_windows,
+                &val_set,
                 cfg.batch_size,
-                config.model.n_sup,
+                ema_model.n_sup(),
                 device,
             );
-            tb.scalar("val/loss", report.final_nll(), step)?;
-            tb.scalar("val/perplexity", report.final_ppl(), step)?;
-            for (s, p) in report.ppl_per_step().iter().enumerate() {
+            tb.scalar("val/loss", val.final_nll(), step)?;
+            tb.scalar("val/perplexity", val.final_ppl(), step)?;
+            tb.scalar("val/bits_per_byte", val.final_bits_per_byte(), step)?;
+            for (s, p) in val.ppl_per_step().iter().enumerate() {
                 tb.scalar(&format!("val/perplexity_step{}", s + 1), *p, step)?;
             }
             let sample = sample(ema_model, &tokenizer, &config, device, &mut std::io::sink());
@@ -179,21 +189,30 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
                 &format!("```\n{}{}\n```", config.sample.prompt, sample),
                 step,
             )?;
-            is_best = state.best_val_nll.is_none_or(|b| report.final_nll() < b);
+            is_best = state.best_val_nll.is_none_or(|b| val.final_nll() < b);
             if is_best {
-                state.best_val_nll = Some(report.final_nll());
+                state.best_val_nll = Some(val.final_nll());
             }
             progress.println(format!(
                 "step {step}: val perplexity {:.2} (per supervision step: {})",
-                report.final_ppl(),
-                report
-                    .ppl_per_step()
+                val.final_ppl(),
+                val.ppl_per_step()
                     .iter()
                     .map(|p| format!("{p:.2}"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
-            last_val = Some(report);
+            report = Some(val);
+        }
+        metrics.write(
+            step,
+            &log,
+            state.tokens_seen,
+            state.train_seconds,
+            report.as_ref(),
+        )?;
+        if report.is_some() {
+            last_val = report;
         }
         if step.is_multiple_of(cfg.checkpoint_every) || step == cfg.steps || is_best {
             state.loader = loader.state();
@@ -215,9 +234,9 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
         Some(v) => v,
         None => evaluate_lm(
             &ema_model,
-            &val_windows,
+            &val_set,
             cfg.batch_size,
-            config.model.n_sup,
+            ema_model.n_sup(),
             device,
         ),
     };
@@ -302,7 +321,8 @@ fn prepare_run_dir(run: &RunDir, opts: &TrainOptions) -> Result<(Config, TextTok
     Ok((opts.config.clone(), tokenizer))
 }
 
-fn loader_configs(config: &Config) -> Result<(LoaderConfig, LoaderConfig)> {
+/// Training and validation loaders of a config (validation: `data.val`, else the held-out split).
+pub fn loader_configs(config: &Config) -> Result<(LoaderConfig, LoaderConfig)> {
     let t = &config.train;
     let d = &config.data;
     let train_files = expand_paths(&d.train)?;
@@ -343,7 +363,7 @@ fn sampling_params(config: &Config, tokenizer: &TextTokenizer) -> SamplingParams
 
 /// The configured sample from `model`, streamed to `out`.
 fn sample<B: Backend>(
-    model: &TextTrm<B>,
+    model: &TextLm<B>,
     tok: &TextTokenizer,
     config: &Config,
     device: &B::Device,
@@ -403,9 +423,18 @@ impl Metrics {
         Ok(Self { file })
     }
 
-    fn write(&mut self, step: u64, log: &BatchLog) -> Result<()> {
-        let line = serde_json::json!({
+    fn write(
+        &mut self,
+        step: u64,
+        log: &BatchLog,
+        tokens: u64,
+        train_seconds: f64,
+        val: Option<&PerplexityReport>,
+    ) -> Result<()> {
+        let mut line = serde_json::json!({
             "step": step,
+            "tokens": tokens,
+            "train_seconds": train_seconds,
             "loss": log.final_loss(),
             "loss_per_step": log.lm,
             "halt_loss": log.halt,
@@ -413,6 +442,11 @@ impl Metrics {
             "lr": log.lr,
             "grad_norm": log.grad_norm,
         });
+        if let Some(v) = val {
+            line["val_ppl"] = v.final_ppl().into();
+            line["val_ppl_per_step"] = v.ppl_per_step().into();
+            line["val_bits_per_byte"] = v.final_bits_per_byte().into();
+        }
         writeln!(self.file, "{line}")?;
         Ok(())
     }

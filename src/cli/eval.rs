@@ -1,0 +1,87 @@
+//! `trm eval`: perplexity and bits per byte of a trained run, per supervision step.
+
+use super::device::{dispatch, Device, OnBackend};
+use crate::data::{eval_windows, expand_paths, Split};
+use crate::eval::{evaluate_lm, EvalSet, PerplexityReport};
+use crate::run::load_trained;
+use crate::train::loader_configs;
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A run folder (best checkpoint, else latest) or one checkpoint folder.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Parquet files or globs to evaluate on (default: the run's validation data).
+    #[arg(long, num_args = 1..)]
+    pub data: Vec<String>,
+    /// Text column of --data (default: the run's).
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// At most this many windows of seq_len tokens.
+    #[arg(long, default_value_t = 1024)]
+    pub max_windows: usize,
+    /// Supervision steps to run (default: the trained N_sup; more is test-time compute).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+}
+
+struct Job(EvalArgs);
+
+impl OnBackend for Job {
+    type Output = PerplexityReport;
+    fn run<B: burn::tensor::backend::AutodiffBackend>(
+        self,
+        device: B::Device,
+    ) -> Result<PerplexityReport> {
+        let args = self.0;
+        let trained = load_trained::<B::InnerBackend>(&args.checkpoint, None, &device)?;
+        let (_, mut val_cfg) = loader_configs(&trained.config)?;
+        if !args.data.is_empty() {
+            val_cfg.files = expand_paths(&args.data)?;
+            val_cfg.split = Split::All;
+        }
+        if let Some(column) = args.text_column {
+            val_cfg.text_column = column;
+        }
+        let set = EvalSet::new(
+            eval_windows(&val_cfg, &trained.tokenizer, args.max_windows)?,
+            &trained.tokenizer,
+        );
+        let steps = args.steps.unwrap_or(trained.model.n_sup());
+        Ok(evaluate_lm(
+            &trained.model,
+            &set,
+            trained.config.train.batch_size,
+            steps,
+            &device,
+        ))
+    }
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let checkpoint = args.checkpoint.clone();
+    let report = dispatch(args.device, Job(args))?;
+    println!(
+        "{}: {} tokens, {} bytes",
+        checkpoint.display(),
+        report.tokens,
+        report.bytes
+    );
+    println!("| supervision step | NLL (nats/token) | perplexity | bits per byte |");
+    println!("|---|---|---|---|");
+    let bpb = report.bits_per_byte_per_step();
+    for (s, nll) in report.nll_per_step.iter().enumerate() {
+        println!(
+            "| {} | {nll:.4} | {:.3} | {:.4} |",
+            s + 1,
+            nll.exp(),
+            bpb[s]
+        );
+    }
+    Ok(())
+}
