@@ -20,22 +20,24 @@ pub struct BenchResult {
     pub ms_per_batch: f64,
     pub train_tokens_per_sec: f64,
     pub sample_tokens_per_sec: f64,
+    pub cached_sample_tokens_per_sec: f64,
     pub final_loss: f64,
 }
 
 impl BenchResult {
-    pub const HEADER: &'static str = "| config | device | parameters | batch x seq | n / T / N_sup | ms per batch | train tokens/s | sampling tokens/s |\n|---|---|---|---|---|---|---|---|";
+    pub const HEADER: &'static str = "| config | device | parameters | batch x seq | n / T / N_sup | ms per batch | train tokens/s | sampling tokens/s, no cache | sampling tokens/s, KV cache |\n|---|---|---|---|---|---|---|---|---|";
 
     pub fn row(&self, device: &str) -> String {
         format!(
-            "| {} | {device} | {} | {} | {} | {:.0} | {:.0} | {:.1} |",
+            "| {} | {device} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} |",
             self.name,
             self.parameters,
             self.batch,
             self.recursion,
             self.ms_per_batch,
             self.train_tokens_per_sec,
-            self.sample_tokens_per_sec
+            self.sample_tokens_per_sec,
+            self.cached_sample_tokens_per_sec
         )
     }
 }
@@ -77,25 +79,34 @@ pub fn bench<B: AutodiffBackend>(
         }
     }
     let ms_per_batch = 1000.0 * elapsed / batches as f64;
-    let params = SamplingParams {
-        max_new_tokens: sample_tokens,
-        temperature: 1.0,
-        top_k: 0,
-        top_p: 1.0,
-        seed: 0,
-        stop_token: None,
+    let sampling_speed = |cache: bool| {
+        let params = SamplingParams {
+            max_new_tokens: sample_tokens,
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 0,
+            stop_token: None,
+            cache,
+        };
+        let t0 = Instant::now();
+        let produced = generate(&learner.ema, &[0], &params, device, |_| {}).len();
+        produced as f64 / t0.elapsed().as_secs_f64()
     };
-    let t0 = Instant::now();
-    let produced = generate(&learner.ema, &[0], &params, device, |_| {}).len();
-    let sample_tokens_per_sec = produced as f64 / t0.elapsed().as_secs_f64();
+    let sample_tokens_per_sec = sampling_speed(false);
+    let cached_sample_tokens_per_sec = sampling_speed(true);
     Ok(BenchResult {
         name: name.to_string(),
         parameters: learner.model.num_params(),
         batch: format!("{} x {}", t.batch_size, t.seq_len),
-        recursion: format!("{} / {} / {}", m.n, m.t, m.n_sup),
+        recursion: match m.kind {
+            crate::config::ModelKind::Trm => format!("{} / {} / {}", m.n, m.t, m.n_sup),
+            crate::config::ModelKind::Transformer => format!("transformer, {} layers", m.n_layers),
+        },
         ms_per_batch,
         train_tokens_per_sec: (t.batch_size * t.seq_len) as f64 / (ms_per_batch / 1000.0),
         sample_tokens_per_sec,
+        cached_sample_tokens_per_sec,
         final_loss,
     })
 }

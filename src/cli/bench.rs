@@ -54,7 +54,7 @@ impl OnBackend for Job {
                 args.sample_tokens,
                 &device,
             )?;
-            eprintln!("{}", r.row(&format!("{:?}", args.device)));
+            eprintln!("{}", r.row(&args.device.to_string()));
             results.push(r);
         }
         Ok(results)
@@ -67,7 +67,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let results = dispatch(device, Job(args))?;
     let mut table = format!("{}\n", BenchResult::HEADER);
     for r in &results {
-        table.push_str(&r.row(&format!("{device:?}")));
+        table.push_str(&r.row(&device.to_string()));
         table.push('\n');
     }
     if let Some(dir) = out.parent() {

@@ -9,6 +9,15 @@ pub enum Device {
     Cuda(usize),
 }
 
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => write!(f, "cpu"),
+            Device::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
 impl FromStr for Device {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

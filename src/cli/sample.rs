@@ -30,6 +30,9 @@ pub struct SampleArgs {
     pub top_p: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Recompute the whole context for every token instead of keeping a KV cache.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Check that this tokenizer (path, Hub id or `bytes`) is the one the run used.
     #[arg(long)]
     pub tokenizer: Option<String>,
@@ -53,6 +56,7 @@ impl OnBackend for Job {
             top_p: args.top_p,
             seed: args.seed,
             stop_token: Some(tok.eot_id()),
+            cache: !args.no_cache,
         };
         let mut out = std::io::stdout().lock();
         write!(out, "{prompt}")?;

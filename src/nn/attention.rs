@@ -1,8 +1,11 @@
-//! Multi-head self-attention with RoPE; the mask (causal or full) is chosen by the task.
+//! Multi-head self-attention with RoPE; the mask (causal, full, or causal with a KV cache) is
+//! chosen by the task.
 
 use super::{Init, Linear, Rope};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Which positions may attend to which: supplied by the task, never decided by the core.
 #[derive(Clone, Debug)]
@@ -11,6 +14,66 @@ pub enum AttnMask<B: Backend> {
     Full,
     /// Additive [1, 1, L, L] bias: 0 on and below the diagonal, -inf above (autoregressive LM).
     Causal(Tensor<B, 4>),
+    /// Causal, for new positions appended after the ones already in the cache (inference only).
+    Cached(KvCache<B>),
+}
+
+/// Keys and values of every attention call made so far, one slot per call in call order.
+///
+/// A causal TRM makes the same sequence of attention calls for every token (supervision step x
+/// recursion pass x layer), and each call only looks backwards, so slot i of the cache holds the
+/// keys and values that call i produced for all earlier positions.
+#[derive(Clone, Debug, Default)]
+pub struct KvCache<B: Backend> {
+    inner: Rc<RefCell<CacheSlots<B>>>,
+}
+
+#[derive(Debug, Default)]
+struct CacheSlots<B: Backend> {
+    slots: Vec<(Tensor<B, 4>, Tensor<B, 4>)>,
+    /// The slot the next attention call uses.
+    next: usize,
+    /// Positions already cached.
+    len: usize,
+}
+
+impl<B: Backend> KvCache<B> {
+    pub fn new() -> Self {
+        Self { inner: Rc::new(RefCell::new(CacheSlots { slots: Vec::new(), next: 0, len: 0 })) }
+    }
+
+    /// Positions already cached.
+    pub fn len(&self) -> usize {
+        self.inner.borrow().len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Call after a forward pass over `new` positions: they are now part of the cache.
+    pub fn advance(&self, new: usize) {
+        let mut c = self.inner.borrow_mut();
+        c.len += new;
+        c.next = 0;
+    }
+
+    /// Keys and values of the cached positions followed by `k`, `v`, for the next call's slot.
+    fn extend(&self, k: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let mut c = self.inner.borrow_mut();
+        let slot = c.next;
+        c.next += 1;
+        let (k, v) = match c.slots.get(slot) {
+            Some((k0, v0)) => (Tensor::cat(vec![k0.clone(), k], 2), Tensor::cat(vec![v0.clone(), v], 2)),
+            None => (k, v),
+        };
+        if slot < c.slots.len() {
+            c.slots[slot] = (k.clone(), v.clone());
+        } else {
+            c.slots.push((k.clone(), v.clone()));
+        }
+        (k, v)
+    }
 }
 
 impl<B: Backend> AttnMask<B> {
@@ -43,15 +106,31 @@ impl<B: Backend> Attention<B> {
         let [b, l, d] = h.dims();
         let hd = d / self.n_heads;
         let heads = |t: Tensor<B, 3>| t.reshape([b, l, self.n_heads, hd]).swap_dims(1, 2);
+        let offset = match mask {
+            AttnMask::Cached(cache) => cache.len(),
+            _ => 0,
+        };
         let qkv = self.qkv.forward(h);
-        let q = rope.apply(heads(qkv.clone().narrow(2, 0, d)), 0);
-        let k = rope.apply(heads(qkv.clone().narrow(2, d, d)), 0);
+        let q = rope.apply(heads(qkv.clone().narrow(2, 0, d)), offset);
+        let k = rope.apply(heads(qkv.clone().narrow(2, d, d)), offset);
         let v = heads(qkv.narrow(2, 2 * d, d));
+        let (k, v) = match mask {
+            AttnMask::Cached(cache) => cache.extend(k, v),
+            _ => (k, v),
+        };
         let mut scores = q
             .matmul(k.swap_dims(2, 3))
             .mul_scalar(1.0 / (hd as f64).sqrt());
-        if let AttnMask::Causal(bias) = mask {
-            scores = scores + bias.clone();
+        match mask {
+            AttnMask::Full => {}
+            AttnMask::Causal(bias) => scores = scores + bias.clone(),
+            AttnMask::Cached(_) if l > 1 => {
+                // new position i (absolute offset + i) sees cached and new positions j <= offset + i
+                let future = Tensor::<B, 2, Bool>::tril_mask([l, offset + l], offset as i64, &scores.device());
+                let bias = Tensor::<B, 2>::zeros([l, offset + l], &scores.device()).mask_fill(future, f32::NEG_INFINITY);
+                scores = scores + bias.reshape([1, 1, l, offset + l]);
+            }
+            AttnMask::Cached(_) => {}
         }
         let ctx = softmax(scores, 3)
             .matmul(v)

@@ -11,7 +11,7 @@ mod norm;
 mod rope;
 mod swiglu;
 
-pub use attention::{Attention, AttnMask};
+pub use attention::{Attention, AttnMask, KvCache};
 pub use block::{Block, Mix};
 pub use init::{trunc_normal, Init};
 pub use linear::Linear;

@@ -2,6 +2,7 @@
 
 use crate::data::{StreamDecoder, TextTokenizer};
 use crate::rng::Rng;
+use crate::nn::{AttnMask, KvCache};
 use crate::tasks::text::TextLm;
 use burn::prelude::*;
 
@@ -17,11 +18,16 @@ pub struct SamplingParams {
     pub seed: u64,
     /// Stop when the model emits this token (end of text).
     pub stop_token: Option<u32>,
+    /// Keep keys and values of earlier positions instead of recomputing them.
+    pub cache: bool,
 }
 
 /// Generate after `prompt` (ids), calling `on_token` for each new id; returns the new ids.
-/// The context is cut to the model's last `max_len` tokens. Every token recomputes the whole
-/// context: no cache yet.
+///
+/// Without the cache every token recomputes its whole context, cut to the model's last `max_len`
+/// tokens. With it (`params.cache`), keys and values of every attention call are kept and each new
+/// token costs one position; when the cache reaches `max_len` it restarts from the last `max_len / 2`
+/// tokens. Within `max_len` both ways give the same tokens (tested).
 pub fn generate<B: Backend>(
     model: &TextLm<B>,
     prompt: &[u32],
@@ -31,21 +37,29 @@ pub fn generate<B: Backend>(
 ) -> Vec<u32> {
     let mut rng = Rng::new(params.seed);
     let mut context: Vec<u32> = prompt.to_vec();
+    let mut cache = KvCache::new();
+    let mut pending: Vec<u32> = Vec::new(); // tokens not yet in the cache
     let mut out = Vec::new();
     for _ in 0..params.max_new_tokens {
-        let start = context.len().saturating_sub(model.max_len());
-        let window: Vec<i64> = context[start..].iter().map(|&t| t as i64).collect();
+        let max_len = model.max_len();
+        let (window, mask) = if params.cache {
+            if cache.is_empty() || cache.len() + pending.len() > max_len {
+                cache = KvCache::new();
+                let keep = if context.len() > max_len { max_len / 2 } else { context.len() };
+                pending = context[context.len() - keep..].to_vec();
+            }
+            (std::mem::take(&mut pending), AttnMask::Cached(cache.clone()))
+        } else {
+            let start = context.len().saturating_sub(max_len);
+            let window = context[start..].to_vec();
+            let mask = model.mask(window.len(), device);
+            (window, mask)
+        };
         let len = window.len();
-        let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(window, [1, len]), device);
-        let logits = model
-            .forward_steps(tokens, model.n_sup())
-            .pop()
-            .expect("n_sup >= 1");
-        let last: Vec<f32> = logits
-            .narrow(1, len - 1, 1)
-            .into_data()
-            .to_vec()
-            .expect("f32 logits");
+        let ids: Vec<i64> = window.iter().map(|&t| t as i64).collect();
+        let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, len]), device);
+        let logits = model.forward_steps_with(tokens, model.n_sup(), &mask).pop().expect("n_sup >= 1");
+        let last: Vec<f32> = logits.narrow(1, len - 1, 1).into_data().to_vec().expect("f32 logits");
         let id = pick_token(&last, params, &mut rng);
         if Some(id) == params.stop_token {
             break;
@@ -53,6 +67,9 @@ pub fn generate<B: Backend>(
         on_token(id);
         out.push(id);
         context.push(id);
+        if params.cache {
+            pending.push(id);
+        }
     }
     out
 }

@@ -138,12 +138,27 @@ impl<B: Backend> TextLm<B> {
 
     /// Inference: the logits after each of `steps` supervision steps (may exceed the trained n_sup).
     pub fn forward_steps(&self, tokens: Tensor<B, 2, Int>, steps: usize) -> Vec<Tensor<B, 3>> {
+        let mask = self.mask(tokens.dims()[1], &tokens.device());
+        self.forward_steps_with(tokens, steps, &mask)
+    }
+
+    /// Inference with the given attention context (for instance a KV cache: then `tokens` are the
+    /// positions after the cached ones, and the cache is advanced past them).
+    pub fn forward_steps_with(&self, tokens: Tensor<B, 2, Int>, steps: usize, mask: &AttnMask<B>) -> Vec<Tensor<B, 3>> {
+        let new = tokens.dims()[1];
+        let logits = self.forward_inner(tokens, steps, mask);
+        if let AttnMask::Cached(cache) = mask {
+            cache.advance(new);
+        }
+        logits
+    }
+
+    fn forward_inner(&self, tokens: Tensor<B, 2, Int>, steps: usize, mask: &AttnMask<B>) -> Vec<Tensor<B, 3>> {
         let x = self.embed(tokens);
-        let mask = self.mask(x.dims()[1], &x.device());
         let mut state = self.initial_state(&x);
         (0..steps)
             .map(|_| {
-                state = self.supervision_step(&x, state.clone(), &mask);
+                state = self.supervision_step(&x, state.clone(), mask);
                 self.logits(state.y.clone())
             })
             .collect()

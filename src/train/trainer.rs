@@ -358,6 +358,7 @@ fn sampling_params(config: &Config, tokenizer: &TextTokenizer) -> SamplingParams
         top_p: s.top_p,
         seed: config.train.seed,
         stop_token: Some(tokenizer.eot_id()),
+        cache: true,
     }
 }
 

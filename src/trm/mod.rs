@@ -182,5 +182,6 @@ fn inner_mask<B: AutodiffBackend>(mask: &AttnMask<B>) -> AttnMask<B::InnerBacken
     match mask {
         AttnMask::Full => AttnMask::Full,
         AttnMask::Causal(bias) => AttnMask::Causal(bias.clone().inner()),
+        AttnMask::Cached(_) => unreachable!("KV caches are for inference, not training"),
     }
 }
