@@ -343,7 +343,11 @@ fn kv_cached_sampling_gives_the_same_tokens_as_recomputing() {
     let models = [
         tiny(2, YInit::Embed),
         tiny(3, YInit::Fixed),
-        ModelConfig { kind: trm::config::ModelKind::Transformer, n_layers: 2, ..tiny(1, YInit::Fixed) },
+        ModelConfig {
+            kind: trm::config::ModelKind::Transformer,
+            n_layers: 2,
+            ..tiny(1, YInit::Fixed)
+        },
     ];
     for cfg in models {
         let model = TextLm::<I>::new(&cfg, 11, 32, &device);
@@ -363,17 +367,50 @@ fn kv_cached_sampling_gives_the_same_tokens_as_recomputing() {
             assert_eq!(plain, cached, "{:?} at temperature {temperature}", cfg.kind);
         }
         // The same logits, not only the same argmax: one cached step against a full recompute.
-        let full = model.forward_steps(tokens::<I>(&[1, 2, 3, 4], &device), 2).pop().unwrap();
+        let full = model
+            .forward_steps(tokens::<I>(&[1, 2, 3, 4], &device), 2)
+            .pop()
+            .unwrap();
         let cache = trm::nn::KvCache::new();
         let mask = trm::nn::AttnMask::Cached(cache.clone());
         model.forward_steps_with(tokens::<I>(&[1, 2, 3], &device), 2, &mask);
-        let step = model.forward_steps_with(tokens::<I>(&[4], &device), 2, &mask).pop().unwrap();
+        let step = model
+            .forward_steps_with(tokens::<I>(&[4], &device), 2, &mask)
+            .pop()
+            .unwrap();
         let (a, b) = (data(full.narrow(1, 3, 1)), data(step));
         for (p, q) in a.iter().zip(&b) {
             assert!((p - q).abs() < 1e-4, "{p} vs {q}");
         }
         // Past the context length the cache restarts instead of failing.
-        let long = SamplingParams { max_new_tokens: 70, temperature: 1.0, top_k: 0, top_p: 1.0, seed: 1, stop_token: None, cache: true };
+        let long = SamplingParams {
+            max_new_tokens: 70,
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 1,
+            stop_token: None,
+            cache: true,
+        };
         assert_eq!(generate(&model, &[1], &long, &device, |_| {}).len(), 70);
     }
+}
+
+#[test]
+fn adaptive_halting_spans_first_step_to_all_steps() {
+    use trm::eval::adaptive::adaptive_halting;
+    use trm::eval::{evaluate_lm, EvalSet};
+    let device = Default::default();
+    let model = TextLm::<I>::new(&tiny(2, YInit::Embed), 257, 8, &device);
+    let windows: Vec<Vec<u32>> = (0..4)
+        .map(|i| (0..9).map(|j| (i * 9 + j) as u32 % 200).collect())
+        .collect();
+    let set = EvalSet::new(windows, &trm::data::TextTokenizer::bytes());
+    let full = evaluate_lm(&model, &set, 2, 3, &device);
+    // threshold 0: every token stops after step 1; above 1: every token runs all 3 steps
+    let rows = adaptive_halting(&model, &set, 2, 3, &[0.0, 1.1], &device).unwrap();
+    assert_eq!(rows[0].mean_steps, 1.0);
+    assert!((rows[0].ppl - full.ppl_per_step()[0]).abs() < 1e-3 * rows[0].ppl);
+    assert_eq!(rows[1].mean_steps, 3.0);
+    assert!((rows[1].ppl - full.final_ppl()).abs() < 1e-3 * rows[1].ppl);
 }

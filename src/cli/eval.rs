@@ -2,10 +2,11 @@
 
 use super::device::{dispatch, Device, OnBackend};
 use crate::data::{eval_windows, expand_paths, Split};
+use crate::eval::adaptive::{adaptive_halting, AdaptiveRow};
 use crate::eval::{evaluate_lm, EvalSet, PerplexityReport};
 use crate::run::load_trained;
 use crate::train::loader_configs;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -26,18 +27,24 @@ pub struct EvalArgs {
     /// Supervision steps to run (default: the trained N_sup; more is test-time compute).
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Also report adaptive computation: each token stops at the first supervision step whose
+    /// halting probability reaches a threshold (0.3, 0.5, 0.7, 0.9, 0.99).
+    #[arg(long)]
+    pub adaptive: bool,
     #[arg(long, default_value = "cpu")]
     pub device: Device,
 }
 
+const THRESHOLDS: [f64; 5] = [0.3, 0.5, 0.7, 0.9, 0.99];
+
 struct Job(EvalArgs);
 
 impl OnBackend for Job {
-    type Output = PerplexityReport;
+    type Output = (PerplexityReport, Option<Vec<AdaptiveRow>>);
     fn run<B: burn::tensor::backend::AutodiffBackend>(
         self,
         device: B::Device,
-    ) -> Result<PerplexityReport> {
+    ) -> Result<Self::Output> {
         let args = self.0;
         let trained = load_trained::<B::InnerBackend>(&args.checkpoint, None, &device)?;
         let (_, mut val_cfg) = loader_configs(&trained.config)?;
@@ -53,19 +60,24 @@ impl OnBackend for Job {
             &trained.tokenizer,
         );
         let steps = args.steps.unwrap_or(trained.model.n_sup());
-        Ok(evaluate_lm(
-            &trained.model,
-            &set,
-            trained.config.train.batch_size,
-            steps,
-            &device,
-        ))
+        let batch = trained.config.train.batch_size;
+        let report = evaluate_lm(&trained.model, &set, batch, steps, &device);
+        let adaptive = if args.adaptive {
+            let rows = adaptive_halting(&trained.model, &set, batch, steps, &THRESHOLDS, &device);
+            if rows.is_none() {
+                bail!("--adaptive needs a TRM: this model has no halting head");
+            }
+            rows
+        } else {
+            None
+        };
+        Ok((report, adaptive))
     }
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let checkpoint = args.checkpoint.clone();
-    let report = dispatch(args.device, Job(args))?;
+    let (report, adaptive) = dispatch(args.device, Job(args))?;
     println!(
         "{}: {} tokens, {} bytes",
         checkpoint.display(),
@@ -82,6 +94,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
             nll.exp(),
             bpb[s]
         );
+    }
+    if let Some(rows) = adaptive {
+        println!("\nAdaptive computation (a token stops when sigmoid(q) >= threshold):");
+        println!("| threshold | mean supervision steps | perplexity |");
+        println!("|---|---|---|");
+        for r in rows {
+            println!("| {} | {:.3} | {:.3} |", r.threshold, r.mean_steps, r.ppl);
+        }
     }
     Ok(())
 }

@@ -39,7 +39,13 @@ struct CacheSlots<B: Backend> {
 
 impl<B: Backend> KvCache<B> {
     pub fn new() -> Self {
-        Self { inner: Rc::new(RefCell::new(CacheSlots { slots: Vec::new(), next: 0, len: 0 })) }
+        Self {
+            inner: Rc::new(RefCell::new(CacheSlots {
+                slots: Vec::new(),
+                next: 0,
+                len: 0,
+            })),
+        }
     }
 
     /// Positions already cached.
@@ -64,7 +70,10 @@ impl<B: Backend> KvCache<B> {
         let slot = c.next;
         c.next += 1;
         let (k, v) = match c.slots.get(slot) {
-            Some((k0, v0)) => (Tensor::cat(vec![k0.clone(), k], 2), Tensor::cat(vec![v0.clone(), v], 2)),
+            Some((k0, v0)) => (
+                Tensor::cat(vec![k0.clone(), k], 2),
+                Tensor::cat(vec![v0.clone(), v], 2),
+            ),
             None => (k, v),
         };
         if slot < c.slots.len() {
@@ -126,8 +135,13 @@ impl<B: Backend> Attention<B> {
             AttnMask::Causal(bias) => scores = scores + bias.clone(),
             AttnMask::Cached(_) if l > 1 => {
                 // new position i (absolute offset + i) sees cached and new positions j <= offset + i
-                let future = Tensor::<B, 2, Bool>::tril_mask([l, offset + l], offset as i64, &scores.device());
-                let bias = Tensor::<B, 2>::zeros([l, offset + l], &scores.device()).mask_fill(future, f32::NEG_INFINITY);
+                let future = Tensor::<B, 2, Bool>::tril_mask(
+                    [l, offset + l],
+                    offset as i64,
+                    &scores.device(),
+                );
+                let bias = Tensor::<B, 2>::zeros([l, offset + l], &scores.device())
+                    .mask_fill(future, f32::NEG_INFINITY);
                 scores = scores + bias.reshape([1, 1, l, offset + l]);
             }
             AttnMask::Cached(_) => {}

@@ -1,8 +1,8 @@
 //! Autoregressive sampling: temperature, top-k, top-p (nucleus), seeded; streamed token by token.
 
 use crate::data::{StreamDecoder, TextTokenizer};
-use crate::rng::Rng;
 use crate::nn::{AttnMask, KvCache};
+use crate::rng::Rng;
 use crate::tasks::text::TextLm;
 use burn::prelude::*;
 
@@ -45,10 +45,17 @@ pub fn generate<B: Backend>(
         let (window, mask) = if params.cache {
             if cache.is_empty() || cache.len() + pending.len() > max_len {
                 cache = KvCache::new();
-                let keep = if context.len() > max_len { max_len / 2 } else { context.len() };
+                let keep = if context.len() > max_len {
+                    max_len / 2
+                } else {
+                    context.len()
+                };
                 pending = context[context.len() - keep..].to_vec();
             }
-            (std::mem::take(&mut pending), AttnMask::Cached(cache.clone()))
+            (
+                std::mem::take(&mut pending),
+                AttnMask::Cached(cache.clone()),
+            )
         } else {
             let start = context.len().saturating_sub(max_len);
             let window = context[start..].to_vec();
@@ -58,8 +65,15 @@ pub fn generate<B: Backend>(
         let len = window.len();
         let ids: Vec<i64> = window.iter().map(|&t| t as i64).collect();
         let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, len]), device);
-        let logits = model.forward_steps_with(tokens, model.n_sup(), &mask).pop().expect("n_sup >= 1");
-        let last: Vec<f32> = logits.narrow(1, len - 1, 1).into_data().to_vec().expect("f32 logits");
+        let logits = model
+            .forward_steps_with(tokens, model.n_sup(), &mask)
+            .pop()
+            .expect("n_sup >= 1");
+        let last: Vec<f32> = logits
+            .narrow(1, len - 1, 1)
+            .into_data()
+            .to_vec()
+            .expect("f32 logits");
         let id = pick_token(&last, params, &mut rng);
         if Some(id) == params.stop_token {
             break;

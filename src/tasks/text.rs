@@ -144,7 +144,12 @@ impl<B: Backend> TextLm<B> {
 
     /// Inference with the given attention context (for instance a KV cache: then `tokens` are the
     /// positions after the cached ones, and the cache is advanced past them).
-    pub fn forward_steps_with(&self, tokens: Tensor<B, 2, Int>, steps: usize, mask: &AttnMask<B>) -> Vec<Tensor<B, 3>> {
+    pub fn forward_steps_with(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        steps: usize,
+        mask: &AttnMask<B>,
+    ) -> Vec<Tensor<B, 3>> {
         let new = tokens.dims()[1];
         let logits = self.forward_inner(tokens, steps, mask);
         if let AttnMask::Cached(cache) = mask {
@@ -153,15 +158,53 @@ impl<B: Backend> TextLm<B> {
         logits
     }
 
-    fn forward_inner(&self, tokens: Tensor<B, 2, Int>, steps: usize, mask: &AttnMask<B>) -> Vec<Tensor<B, 3>> {
+    fn forward_inner(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        steps: usize,
+        mask: &AttnMask<B>,
+    ) -> Vec<Tensor<B, 3>> {
+        self.forward_states(tokens, steps, mask)
+            .into_iter()
+            .map(|s| self.logits(s.y))
+            .collect()
+    }
+
+    /// (y, z) after each of `steps` supervision steps.
+    fn forward_states(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        steps: usize,
+        mask: &AttnMask<B>,
+    ) -> Vec<State<B>> {
         let x = self.embed(tokens);
         let mut state = self.initial_state(&x);
         (0..steps)
             .map(|_| {
                 state = self.supervision_step(&x, state.clone(), mask);
-                self.logits(state.y.clone())
+                state.clone()
             })
             .collect()
+    }
+
+    /// Logits and halting logits [B, L] after each supervision step (TRM only; the baseline has
+    /// no halting head and returns None).
+    pub fn forward_steps_halting(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        steps: usize,
+    ) -> Option<Vec<(Tensor<B, 3>, Tensor<B, 2>)>> {
+        let Core::Trm(trm) = &self.core else {
+            return None;
+        };
+        let mask = self.mask(tokens.dims()[1], &tokens.device());
+        let states = self.forward_states(tokens, steps, &mask);
+        Some(
+            states
+                .into_iter()
+                .map(|s| (self.logits(s.y.clone()), trm.q_logits(s.y)))
+                .collect(),
+        )
     }
 
     /// The loss of one supervision step given its output.
