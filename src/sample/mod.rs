@@ -169,6 +169,7 @@ mod tests {
             top_p,
             seed: 0,
             stop_token: None,
+            cache: false,
         }
     }
 
