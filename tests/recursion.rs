@@ -414,3 +414,19 @@ fn adaptive_halting_spans_first_step_to_all_steps() {
     assert_eq!(rows[1].mean_steps, 3.0);
     assert!((rows[1].ppl - full.final_ppl()).abs() < 1e-3 * rows[1].ppl);
 }
+
+#[test]
+fn the_transformer_baseline_makes_one_update_per_batch() {
+    use trm::config::{Config, ModelKind};
+    use trm::train::learner::Learner;
+    let device = Default::default();
+    let mut config = Config::default();
+    config.model = ModelConfig { kind: ModelKind::Transformer, ..tiny(1, YInit::Fixed) };
+    config.train.seq_len = 8;
+    let mut learner = Learner::<B>::new(config, 11, &device);
+    let windows: Vec<Vec<u32>> = (0..2).map(|i| (0..9).map(|j| (i + j) as u32 % 11).collect()).collect();
+    let (inputs, targets) = trm::eval::perplexity::batch_tensors::<B>(&windows, &device);
+    let log = learner.train_batch(inputs, targets).unwrap();
+    assert_eq!(log.lm.len(), 1);
+    assert_eq!(learner.updates, 1);
+}

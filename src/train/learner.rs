@@ -69,7 +69,7 @@ impl<B: AutodiffBackend> Learner<B> {
 
     fn updates_per_batch(&self) -> u64 {
         match self.config.train.supervision {
-            Supervision::PerStep => self.config.model.n_sup as u64,
+            Supervision::PerStep => self.model.n_sup() as u64,
             Supervision::Accumulate => 1,
         }
     }
@@ -82,7 +82,7 @@ impl<B: AutodiffBackend> Learner<B> {
         inputs: Tensor<B, 2, Int>,
         targets: Tensor<B, 2, Int>,
     ) -> Result<BatchLog, NonFiniteLoss> {
-        let n_sup = self.config.model.n_sup;
+        let n_sup = self.model.n_sup(); // 1 for the transformer baseline
         let supervision = self.config.train.supervision;
         let device = inputs.device();
         let mask = self.model.mask(inputs.dims()[1], &device);
