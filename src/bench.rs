@@ -2,7 +2,6 @@
 //! on random tokens so that only the model is measured. Results go to a Markdown table.
 
 use crate::config::Config;
-use crate::eval::perplexity::batch_tensors;
 use crate::rng::Rng;
 use crate::sample::{generate, SamplingParams};
 use crate::train::learner::Learner;
@@ -67,9 +66,11 @@ pub fn bench<B: AutodiffBackend>(
     let mut final_loss = 0.0;
     let mut elapsed = 0.0;
     for i in 0..=batches {
-        let (inputs, targets) = batch_tensors::<B>(&random_batch(), device);
+        let batch = learner
+            .model
+            .batch(&random_batch(), &mut Rng::new(i as u64), device);
         let t0 = Instant::now();
-        let log = match learner.train_batch(inputs, targets) {
+        let log = match learner.train_batch(batch) {
             Ok(log) => log,
             Err(e) => bail!("benchmark loss became {} at batch {i}", e.value),
         };
@@ -88,6 +89,7 @@ pub fn bench<B: AutodiffBackend>(
             seed: 0,
             stop_token: None,
             cache,
+            diffusion_steps: 16,
         };
         let t0 = Instant::now();
         let produced = generate(&learner.ema, &[0], &params, device, |_| {}).len();

@@ -24,6 +24,16 @@ pub enum ModelKind {
     Transformer,
 }
 
+/// The language model's output head and attention.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Head {
+    /// Autoregressive: causal attention, next-token prediction.
+    Causal,
+    /// Masked diffusion (MDLM-style): bidirectional attention, predict masked tokens.
+    Masked,
+}
+
 /// Token mixing inside each block of the recursive network.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +57,7 @@ pub enum YInit {
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     pub kind: ModelKind,
+    pub head: Head,
     /// Hidden size D.
     pub d_model: usize,
     /// Blocks in the one network f.
@@ -72,6 +83,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         Self {
             kind: ModelKind::Trm,
+            head: Head::Causal,
             d_model: 128,
             n_layers: 1,
             n_heads: 4,
@@ -216,6 +228,8 @@ pub struct SampleConfig {
     pub temperature: f64,
     pub top_k: usize,
     pub top_p: f64,
+    /// Unmasking steps of the masked head's sampler.
+    pub steps: usize,
 }
 
 impl Default for SampleConfig {
@@ -226,6 +240,7 @@ impl Default for SampleConfig {
             temperature: 0.8,
             top_k: 50,
             top_p: 0.95,
+            steps: 32,
         }
     }
 }
@@ -278,7 +293,7 @@ impl Config {
                 bail!("{name} must be at least 1");
             }
         }
-        if m.mixer == Mixer::MlpT {
+        if m.mixer == Mixer::MlpT && m.head == Head::Causal {
             bail!("model.mixer = \"mlp_t\" mixes the whole sequence and cannot be causal: use it for puzzles, not the language model");
         }
         for (name, v) in [

@@ -46,7 +46,12 @@ fn loss_of(model: &TextLm<B>, inp: &Tensor<B, 2, Int>, tgt: &Tensor<B, 2, Int>) 
         logits: model.logits(state.y.clone()),
         state,
     };
-    model.step_loss(&out, tgt.clone(), 0.0).lm
+    let batch = trm::tasks::text::LmBatch {
+        inputs: inp.clone(),
+        targets: tgt.clone(),
+        weights: None,
+    };
+    model.step_loss(&out, &batch, 0.0).lm
 }
 
 #[test]
@@ -360,6 +365,7 @@ fn kv_cached_sampling_gives_the_same_tokens_as_recomputing() {
                 seed: 5,
                 stop_token: None,
                 cache,
+                diffusion_steps: 1,
             };
             let plain = generate(&model, &[1, 2, 3], &params(false), &device, |_| {});
             let cached = generate(&model, &[1, 2, 3], &params(true), &device, |_| {});
@@ -391,6 +397,7 @@ fn kv_cached_sampling_gives_the_same_tokens_as_recomputing() {
             seed: 1,
             stop_token: None,
             cache: true,
+            diffusion_steps: 1,
         };
         assert_eq!(generate(&model, &[1], &long, &device, |_| {}).len(), 70);
     }
@@ -421,12 +428,122 @@ fn the_transformer_baseline_makes_one_update_per_batch() {
     use trm::train::learner::Learner;
     let device = Default::default();
     let mut config = Config::default();
-    config.model = ModelConfig { kind: ModelKind::Transformer, ..tiny(1, YInit::Fixed) };
+    config.model = ModelConfig {
+        kind: ModelKind::Transformer,
+        ..tiny(1, YInit::Fixed)
+    };
     config.train.seq_len = 8;
     let mut learner = Learner::<B>::new(config, 11, &device);
-    let windows: Vec<Vec<u32>> = (0..2).map(|i| (0..9).map(|j| (i + j) as u32 % 11).collect()).collect();
-    let (inputs, targets) = trm::eval::perplexity::batch_tensors::<B>(&windows, &device);
-    let log = learner.train_batch(inputs, targets).unwrap();
+    let windows: Vec<Vec<u32>> = (0..2)
+        .map(|i| (0..9).map(|j| (i + j) as u32 % 11).collect())
+        .collect();
+    let batch = learner
+        .model
+        .batch(&windows, &mut trm::rng::Rng::new(0), &device);
+    let log = learner.train_batch(batch).unwrap();
     assert_eq!(log.lm.len(), 1);
     assert_eq!(learner.updates, 1);
+}
+
+#[test]
+fn masked_batches_mask_at_the_drawn_rate_with_elbo_weights() {
+    use trm::tasks::text::masked_batch;
+    let device = Default::default();
+    let windows: Vec<Vec<u32>> = (0..3)
+        .map(|i| (0..101).map(|j| ((i + j) % 50) as u32).collect())
+        .collect();
+    let mut rng = trm::rng::Rng::new(9);
+    let rates = [1.0, 0.25, 1e-12];
+    let b = masked_batch::<I>(&windows, &rates, 99, &mut rng, &device);
+    let ints =
+        |t: Tensor<I, 2, Int>| -> Vec<i64> { t.into_data().convert::<i64>().to_vec().unwrap() };
+    let (inputs, targets) = (ints(b.inputs), ints(b.targets));
+    let weights: Vec<f32> = b.weights.unwrap().into_data().to_vec().unwrap();
+    for (s, &t) in rates.iter().enumerate() {
+        let row = s * 100..(s + 1) * 100;
+        let mut masked = 0;
+        for i in row {
+            assert_eq!(
+                targets[i],
+                windows[s][i % 100] as i64,
+                "targets are the clean tokens"
+            );
+            if inputs[i] == 99 {
+                masked += 1;
+                assert!((weights[i] as f64 - 1.0 / (t * 100.0)).abs() < 1e-6 * weights[i] as f64);
+            } else {
+                assert_eq!(inputs[i], targets[i]);
+                assert_eq!(weights[i], 0.0);
+            }
+        }
+        match s {
+            0 => assert_eq!(masked, 100),
+            1 => assert!((10..=40).contains(&masked), "{masked} of 100 at rate 0.25"),
+            _ => assert_eq!(masked, 0),
+        }
+    }
+}
+
+#[test]
+fn masked_head_attends_both_ways_and_infills_only_the_gaps() {
+    use trm::config::Head;
+    use trm::sample::{generate_masked, SamplingParams};
+    let device = Default::default();
+    let cfg = ModelConfig {
+        head: Head::Masked,
+        ..tiny(2, YInit::Embed)
+    };
+    let model = TextLm::<I>::new(&cfg, 11, 16, &device);
+    assert_eq!(model.mask_token(), Some(11));
+    assert_eq!(model.vocab_size(), 11);
+    let a = model
+        .forward_steps(tokens::<I>(&[1, 2, 3, 4, 5], &device), 2)
+        .pop()
+        .unwrap();
+    let b = model
+        .forward_steps(tokens::<I>(&[1, 2, 3, 9, 9], &device), 2)
+        .pop()
+        .unwrap();
+    let (a, b) = (data(a.narrow(1, 0, 1)), data(b.narrow(1, 0, 1)));
+    assert!(
+        a.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-6),
+        "position 0 must see later tokens"
+    );
+
+    let known = [Some(1), None, None, Some(4), None, Some(6)];
+    let params = SamplingParams {
+        max_new_tokens: 0,
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        seed: 4,
+        stop_token: None,
+        cache: false,
+        diffusion_steps: 3,
+    };
+    let out = generate_masked(&model, &known, 3, &params, &device);
+    assert_eq!(out.len(), 6);
+    for (o, k) in out.iter().zip(known) {
+        assert!(*o < 11, "every gap is filled with a real token");
+        if let Some(k) = k {
+            assert_eq!(*o, k, "known tokens never change");
+        }
+    }
+    assert_eq!(
+        out,
+        generate_masked(&model, &known, 3, &params, &device),
+        "same seed, same text"
+    );
+}
+
+#[test]
+fn infill_markers_parse_into_gaps() {
+    use trm::sample::parse_infill;
+    let tok = trm::data::TextTokenizer::bytes();
+    let got = parse_infill("a[MASK]b[MASK:3]c[MASKED]", &tok);
+    let want: Vec<Option<u32>> = vec![Some(97), None, Some(98), None, None, None, Some(99)]
+        .into_iter()
+        .chain("[MASKED]".bytes().map(|b| Some(b as u32)))
+        .collect();
+    assert_eq!(got, want);
 }

@@ -78,6 +78,11 @@ impl OnBackend for Job {
 pub fn run(args: EvalArgs) -> Result<()> {
     let checkpoint = args.checkpoint.clone();
     let (report, adaptive) = dispatch(args.device, Job(args))?;
+    if report.elbo_bound {
+        println!(
+            "masked head: perplexity and bits per byte are ELBO upper bounds, not exact values"
+        );
+    }
     println!(
         "{}: {} tokens, {} bytes",
         checkpoint.display(),

@@ -30,6 +30,9 @@ pub struct SampleArgs {
     pub top_p: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Unmasking steps (masked-head models); `[MASK]` / `[MASK:N]` in the prompt mark gaps to fill.
+    #[arg(long, default_value_t = 32)]
+    pub steps: usize,
     /// Recompute the whole context for every token instead of keeping a KV cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -57,9 +60,9 @@ impl OnBackend for Job {
             seed: args.seed,
             stop_token: Some(tok.eot_id()),
             cache: !args.no_cache,
+            diffusion_steps: args.steps,
         };
         let mut out = std::io::stdout().lock();
-        write!(out, "{prompt}")?;
         sample_text(&trained.model, tok, &prompt, &params, &device, &mut out);
         writeln!(out)?;
         Ok(())

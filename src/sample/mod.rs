@@ -20,6 +20,8 @@ pub struct SamplingParams {
     pub stop_token: Option<u32>,
     /// Keep keys and values of earlier positions instead of recomputing them.
     pub cache: bool,
+    /// Unmasking steps of the masked head's sampler.
+    pub diffusion_steps: usize,
 }
 
 /// Generate after `prompt` (ids), calling `on_token` for each new id; returns the new ids.
@@ -88,8 +90,11 @@ pub fn generate<B: Backend>(
     out
 }
 
-/// Encode `prompt` after an end-of-text token (documents start that way in training), generate,
-/// and write the text to `out` piece by piece as it decodes; returns the generated text.
+/// Sample text after `prompt` and write it, prompt included, to `out` as it is produced; returns
+/// the same text. Causal head: the prompt follows an end-of-text token (documents start that way
+/// in training) and new tokens stream out one by one. Masked head: `[MASK]` / `[MASK:N]` markers in
+/// the prompt are filled and `max_new_tokens` masked positions are appended (within one window),
+/// then the whole text is written once unmasking ends.
 pub fn sample_text<B: Backend>(
     model: &TextLm<B>,
     tok: &TextTokenizer,
@@ -98,15 +103,98 @@ pub fn sample_text<B: Backend>(
     device: &B::Device,
     out: &mut dyn std::io::Write,
 ) -> String {
-    let mut ids = vec![tok.eot_id()];
-    ids.extend(tok.encode(prompt));
+    let mut known = vec![Some(tok.eot_id())];
+    if model.mask_token().is_some() {
+        known.extend(parse_infill(prompt, tok));
+        let room = model.max_len().saturating_sub(known.len());
+        known.extend(std::iter::repeat_n(None, params.max_new_tokens.min(room)));
+        known.drain(..known.len().saturating_sub(model.max_len()));
+        let ids = generate_masked(model, &known, params.diffusion_steps, params, device);
+        let text: Vec<u32> = ids.into_iter().filter(|&t| t != tok.eot_id()).collect();
+        let text = tok.decode(&text);
+        let _ = write!(out, "{text}");
+        return text;
+    }
+    let ids: Vec<u32> = std::iter::once(tok.eot_id())
+        .chain(tok.encode(prompt))
+        .collect();
+    let _ = write!(out, "{prompt}");
     let mut decoder = StreamDecoder::new(tok);
     let new = generate(model, &ids, params, device, |id| {
         let _ = write!(out, "{}", decoder.push(id));
         let _ = out.flush();
     });
     let _ = write!(out, "{}", decoder.finish());
-    tok.decode(&new)
+    format!("{prompt}{}", tok.decode(&new))
+}
+
+/// Masked-head sampling by iterative unmasking (MDLM ancestral sampling, linear schedule):
+/// `tokens` holds known ids and `None` for positions to fill (a prompt with gaps is infilling).
+/// Over `steps` steps from t = 1 to 0, each still-masked position is revealed with probability
+/// (t - t_next) / t, its token drawn from the model's prediction (temperature / top-k / top-p);
+/// at the last step every remaining position is revealed. Known tokens never change.
+pub fn generate_masked<B: Backend>(
+    model: &TextLm<B>,
+    tokens: &[Option<u32>],
+    steps: usize,
+    params: &SamplingParams,
+    device: &B::Device,
+) -> Vec<u32> {
+    let mask = model.mask_token().expect("a masked-head model");
+    let mut rng = Rng::new(params.seed);
+    let mut seq: Vec<Option<u32>> = tokens.to_vec();
+    let steps = steps.max(1);
+    for step in (1..=steps).rev() {
+        let (t, t_next) = (step as f64 / steps as f64, (step - 1) as f64 / steps as f64);
+        if seq.iter().all(Option::is_some) {
+            break;
+        }
+        let ids: Vec<i64> = seq.iter().map(|t| t.unwrap_or(mask) as i64).collect();
+        let len = ids.len();
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, len]), device);
+        let logits = model
+            .forward_steps(input, model.n_sup())
+            .pop()
+            .expect("n_sup >= 1");
+        let vocab = logits.dims()[2];
+        let logits: Vec<f32> = logits.into_data().to_vec().expect("f32 logits");
+        for (i, slot) in seq.iter_mut().enumerate() {
+            if slot.is_none() && (t_next == 0.0 || rng.uniform() < (t - t_next) / t) {
+                *slot = Some(pick_token(
+                    &logits[i * vocab..(i + 1) * vocab],
+                    params,
+                    &mut rng,
+                ));
+            }
+        }
+    }
+    seq.into_iter().map(|t| t.unwrap_or(mask)).collect()
+}
+
+/// Split a prompt at `[MASK]` (one masked token) and `[MASK:N]` (N masked tokens) markers.
+pub fn parse_infill(prompt: &str, tok: &TextTokenizer) -> Vec<Option<u32>> {
+    let mut out = Vec::new();
+    let mut rest = prompt;
+    while let Some(start) = rest.find("[MASK") {
+        let Some(end) = rest[start..].find(']').map(|e| start + e) else {
+            break;
+        };
+        let count = match &rest[start + 5..end] {
+            "" => Some(1),
+            spec => spec.strip_prefix(':').and_then(|n| n.parse().ok()),
+        };
+        let Some(count) = count else {
+            // not a marker: keep the text up to and including '['
+            out.extend(tok.encode(&rest[..start + 1]).into_iter().map(Some));
+            rest = &rest[start + 1..];
+            continue;
+        };
+        out.extend(tok.encode(&rest[..start]).into_iter().map(Some));
+        out.extend(std::iter::repeat_n(None, count));
+        rest = &rest[end + 1..];
+    }
+    out.extend(tok.encode(rest).into_iter().map(Some));
+    out
 }
 
 /// Choose the next token from logits: temperature, then top-k, then top-p, then a seeded draw.
@@ -170,6 +258,7 @@ mod tests {
             seed: 0,
             stop_token: None,
             cache: false,
+            diffusion_steps: 1,
         }
     }
 

@@ -1,10 +1,13 @@
-//! The language-model adapter: token embedding in, causal attention, next-token head out.
-//! The next-token loss is taken after every deep supervision step. The same adapter wraps the
-//! transformer baseline, so the two differ only in the model between embedding and head.
+//! The language-model adapter: token embedding in, attention mask, token head out, for two heads:
+//! causal (next-token prediction) and masked (MDLM-style diffusion: bidirectional attention,
+//! predict the masked tokens). The loss is taken after every deep supervision step. The same
+//! adapter wraps the transformer baseline, so the two differ only in the model between embedding
+//! and head.
 
-use crate::config::{ModelConfig, ModelKind};
-use crate::nn::loss::{bce_with_logits, cross_entropy};
+use crate::config::{Head, ModelConfig, ModelKind};
+use crate::nn::loss::{bce_with_logits, cross_entropy, token_nll};
 use crate::nn::{trunc_normal, AttnMask, Init, Linear};
+use crate::rng::Rng;
 use crate::transformer::Transformer;
 use crate::trm::{State, Trm};
 use burn::module::Param;
@@ -26,8 +29,10 @@ pub struct TextLm<B: Backend> {
     /// Token embedding [V, D], std 1/sqrt(D); the embedded input is scaled by sqrt(D).
     embed: Param<Tensor<B, 2>>,
     pub core: Core<B>,
-    /// Next-token head, not tied to the embedding.
+    /// Token head (next token, or the masked token), not tied to the embedding.
     lm_head: Linear<B>,
+    /// The masked head's [MASK] id: one embedding row past the vocabulary.
+    mask_token: Option<usize>,
     n_sup: usize,
     max_len: usize,
 }
@@ -36,6 +41,15 @@ pub struct TextLm<B: Backend> {
 pub struct StepOutput<B: Backend> {
     pub state: State<B>,
     pub logits: Tensor<B, 3>,
+}
+
+/// One training or evaluation batch in the head's terms.
+pub struct LmBatch<B: Backend> {
+    pub inputs: Tensor<B, 2, Int>,
+    pub targets: Tensor<B, 2, Int>,
+    /// Per-position loss weights, summed per sequence (masked head: 1 / (t L) on masked positions,
+    /// 0 elsewhere, the MDLM ELBO weighting for the linear schedule); None = mean over positions.
+    pub weights: Option<Tensor<B, 2>>,
 }
 
 /// Loss of one supervision step: next-token cross-entropy plus the weighted halting loss.
@@ -51,11 +65,9 @@ impl<B: Backend> TextLm<B> {
     pub fn new(cfg: &ModelConfig, vocab_size: usize, max_len: usize, device: &B::Device) -> Self {
         let mut init = Init::new(cfg.seed, device);
         let d = cfg.d_model;
-        let embed = Param::from_tensor(trunc_normal(
-            &mut init,
-            [vocab_size, d],
-            1.0 / (d as f64).sqrt(),
-        ));
+        let mask_token = (cfg.head == Head::Masked).then_some(vocab_size);
+        let rows = vocab_size + usize::from(mask_token.is_some());
+        let embed = Param::from_tensor(trunc_normal(&mut init, [rows, d], 1.0 / (d as f64).sqrt()));
         let (core, n_sup) = match cfg.kind {
             ModelKind::Trm => (Core::Trm(Trm::new(&mut init, cfg, max_len)), cfg.n_sup),
             ModelKind::Transformer => (
@@ -68,8 +80,34 @@ impl<B: Backend> TextLm<B> {
             embed,
             core,
             lm_head,
+            mask_token,
             n_sup,
             max_len,
+        }
+    }
+
+    /// The [MASK] id, for the masked head.
+    pub fn mask_token(&self) -> Option<u32> {
+        self.mask_token.map(|m| m as u32)
+    }
+
+    /// Turn windows of seq_len+1 tokens into a batch. Causal: inputs w[..L], targets w[1..].
+    /// Masked: the clean tokens w[..L] are the targets; each sequence draws a masking rate
+    /// t ~ U(0, 1] from `rng` and each position is replaced by [MASK] with probability t.
+    pub fn batch(&self, windows: &[Vec<u32>], rng: &mut Rng, device: &B::Device) -> LmBatch<B> {
+        match self.mask_token {
+            None => {
+                let (inputs, targets) = crate::eval::perplexity::batch_tensors(windows, device);
+                LmBatch {
+                    inputs,
+                    targets,
+                    weights: None,
+                }
+            }
+            Some(mask) => {
+                let rates: Vec<f64> = windows.iter().map(|_| 1.0 - rng.uniform()).collect();
+                masked_batch(windows, &rates, mask as u32, rng, device)
+            }
         }
     }
 
@@ -104,8 +142,9 @@ impl<B: Backend> TextLm<B> {
         self.max_len
     }
 
+    /// Tokens the head predicts (the [MASK] id is not one of them).
     pub fn vocab_size(&self) -> usize {
-        self.embed.dims()[0]
+        self.lm_head.weight.dims()[1]
     }
 
     pub fn embed_param_id(&self) -> burn::module::ParamId {
@@ -129,7 +168,10 @@ impl<B: Backend> TextLm<B> {
     }
 
     pub fn mask(&self, len: usize, device: &B::Device) -> AttnMask<B> {
-        AttnMask::causal(len, device)
+        match self.mask_token {
+            None => AttnMask::causal(len, device),
+            Some(_) => AttnMask::Full,
+        }
     }
 
     pub fn logits(&self, y: Tensor<B, 3>) -> Tensor<B, 3> {
@@ -211,10 +253,19 @@ impl<B: Backend> TextLm<B> {
     pub fn step_loss(
         &self,
         out: &StepOutput<B>,
-        targets: Tensor<B, 2, Int>,
+        batch: &LmBatch<B>,
         halt_weight: f64,
     ) -> StepLoss<B> {
-        let lm = cross_entropy(out.logits.clone(), targets.clone());
+        let targets = batch.targets.clone();
+        let lm = match &batch.weights {
+            None => cross_entropy(out.logits.clone(), targets.clone()),
+            Some(w) => {
+                let sequences = w.dims()[0] as f64;
+                (token_nll(out.logits.clone(), targets.clone()) * w.clone())
+                    .sum()
+                    .div_scalar(sequences)
+            }
+        };
         let correct = out
             .logits
             .clone()
@@ -234,6 +285,41 @@ impl<B: Backend> TextLm<B> {
             halt,
             accuracy: correct.mean(),
         }
+    }
+}
+
+/// Masked-head batch with given masking rates (one per window): targets are the clean tokens,
+/// inputs have [MASK] where a uniform draw falls below the rate, weights are 1 / (t L) there.
+pub fn masked_batch<B: Backend>(
+    windows: &[Vec<u32>],
+    rates: &[f64],
+    mask: u32,
+    rng: &mut Rng,
+    device: &B::Device,
+) -> LmBatch<B> {
+    let b = windows.len();
+    let l = windows[0].len() - 1;
+    let (mut inputs, mut targets, mut weights) = (
+        Vec::with_capacity(b * l),
+        Vec::with_capacity(b * l),
+        Vec::with_capacity(b * l),
+    );
+    for (w, &t) in windows.iter().zip(rates) {
+        for &tok in &w[..l] {
+            let masked = rng.uniform() < t;
+            inputs.push(if masked { mask as i64 } else { tok as i64 });
+            targets.push(tok as i64);
+            weights.push(if masked {
+                (1.0 / (t * l as f64)) as f32
+            } else {
+                0.0
+            });
+        }
+    }
+    LmBatch {
+        inputs: Tensor::from_data(TensorData::new(inputs, [b, l]), device),
+        targets: Tensor::from_data(TensorData::new(targets, [b, l]), device),
+        weights: Some(Tensor::from_data(TensorData::new(weights, [b, l]), device)),
     }
 }
 

@@ -5,7 +5,7 @@ use super::ema::update_ema;
 use super::optim::{scale_and_clip, Adam};
 use super::schedule::learning_rate;
 use crate::config::{Config, Supervision};
-use crate::tasks::text::{StepLoss, StepOutput, TextLm};
+use crate::tasks::text::{LmBatch, StepLoss, StepOutput, TextLm};
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
@@ -77,29 +77,25 @@ impl<B: AutodiffBackend> Learner<B> {
     /// Deep supervision on one batch: for each supervision step, deep_recursion from the carried
     /// (y, z), next-token loss on y, backward; then an optimizer update per step (`per_step`) or
     /// one update with the averaged gradients (`accumulate`). (y, z) is carried detached.
-    pub fn train_batch(
-        &mut self,
-        inputs: Tensor<B, 2, Int>,
-        targets: Tensor<B, 2, Int>,
-    ) -> Result<BatchLog, NonFiniteLoss> {
+    pub fn train_batch(&mut self, batch: LmBatch<B>) -> Result<BatchLog, NonFiniteLoss> {
         let n_sup = self.model.n_sup(); // 1 for the transformer baseline
         let supervision = self.config.train.supervision;
-        let device = inputs.device();
-        let mask = self.model.mask(inputs.dims()[1], &device);
+        let device = batch.inputs.device();
+        let mask = self.model.mask(batch.inputs.dims()[1], &device);
         let mut log = BatchLog::default();
         let mut accumulated = GradientsAccumulator::<TextLm<B>>::new();
         let mut carry = None;
         for s in 0..n_sup {
-            let x = self.model.embed(inputs.clone());
+            let x = self.model.embed(batch.inputs.clone());
             let start = carry.take().unwrap_or_else(|| self.model.initial_state(&x));
             let state = self.model.supervision_step_grad(&x, start, &mask);
             let out = StepOutput {
                 logits: self.model.logits(state.y.clone()),
                 state,
             };
-            let loss =
-                self.model
-                    .step_loss(&out, targets.clone(), self.config.train.halt_loss_weight);
+            let loss = self
+                .model
+                .step_loss(&out, &batch, self.config.train.halt_loss_weight);
             log.push(&loss);
             let total = log.lm[s] + log.halt[s] * self.config.train.halt_loss_weight;
             if !total.is_finite() {

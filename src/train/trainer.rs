@@ -10,8 +10,9 @@ use crate::config::Config;
 use crate::data::{
     eval_windows, expand_paths, LoaderConfig, LoaderState, Split, TextTokenizer, TokenLoader,
 };
-use crate::eval::perplexity::{batch_tensors, evaluate_lm, EvalSet, PerplexityReport};
+use crate::eval::perplexity::{evaluate_lm, EvalSet, PerplexityReport};
 use crate::log::TbWriter;
+use crate::rng::Rng;
 use crate::run::{ensure_same_tokenizer, RunDir};
 use crate::sample::{sample_text, SamplingParams};
 use crate::tasks::text::TextLm;
@@ -59,8 +60,15 @@ struct TrainState {
     #[serde(default)]
     train_seconds: f64,
     best_val_nll: Option<f64>,
+    /// Draws the masked head's masking rates and positions.
+    #[serde(default = "default_noise_rng")]
+    noise_rng: Rng,
     loader: LoaderState,
     tokenizer: String,
+}
+
+fn default_noise_rng() -> Rng {
+    Rng::new(0x5eed)
 }
 
 pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Result<TrainSummary> {
@@ -84,6 +92,7 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
         tokens_seen: 0,
         train_seconds: 0.0,
         best_val_nll: None,
+        noise_rng: default_noise_rng(),
         loader: loader.state(),
         tokenizer: tokenizer.fingerprint(),
     };
@@ -132,8 +141,8 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
     while state.step < cfg.steps {
         let t0 = Instant::now();
         let batch = loader.next_batch()?;
-        let (inputs, targets) = batch_tensors::<B>(&batch, device);
-        let log = learner.train_batch(inputs, targets).or_else(|e| {
+        let batch = learner.model.batch(&batch, &mut state.noise_rng, device);
+        let log = learner.train_batch(batch).or_else(|e| {
             let kept = checkpoints.resolve(Which::Latest)?;
             bail!(
                 "loss became {} at step {} (supervision step {}); stopped. Last good checkpoint: {}",
@@ -184,17 +193,14 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
                 tb.scalar(&format!("val/perplexity_step{}", s + 1), *p, step)?;
             }
             let sample = sample(ema_model, &tokenizer, &config, device, &mut std::io::sink());
-            tb.text(
-                "samples/generation",
-                &format!("```\n{}{}\n```", config.sample.prompt, sample),
-                step,
-            )?;
+            tb.text("samples/generation", &format!("```\n{sample}\n```"), step)?;
             is_best = state.best_val_nll.is_none_or(|b| val.final_nll() < b);
             if is_best {
                 state.best_val_nll = Some(val.final_nll());
             }
             progress.println(format!(
-                "step {step}: val perplexity {:.2} (per supervision step: {})",
+                "step {step}: val perplexity {}{:.2} (per supervision step: {})",
+                if val.elbo_bound { "<= " } else { "" },
                 val.final_ppl(),
                 val.ppl_per_step()
                     .iter()
@@ -245,7 +251,6 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
         (state.step - start_step) as f64 * tokens_per_batch as f64 / elapsed.max(1e-9);
     let sample = if opts.verbose {
         println!("\nSample (EMA weights, prompt {:?}):", config.sample.prompt);
-        print!("{}", config.sample.prompt);
         let s = sample(
             &ema_model,
             &tokenizer,
@@ -266,7 +271,8 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
     };
     if opts.verbose {
         println!(
-            "\nvalidation perplexity {:.2} (unigram baseline {unigram_ppl:.1}); {:.0} tokens/s; run folder {}",
+            "\nvalidation perplexity {}{:.2} (unigram baseline {unigram_ppl:.1}); {:.0} tokens/s; run folder {}",
+            if val.elbo_bound { "<= " } else { "" },
             val.final_ppl(),
             tokens_per_sec,
             run.root.display()
@@ -359,6 +365,7 @@ fn sampling_params(config: &Config, tokenizer: &TextTokenizer) -> SamplingParams
         seed: config.train.seed,
         stop_token: Some(tokenizer.eot_id()),
         cache: true,
+        diffusion_steps: s.steps,
     }
 }
 
