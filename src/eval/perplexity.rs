@@ -159,6 +159,7 @@ mod tests {
             nll_per_step: vec![2.0, 1.0],
             tokens: 10,
             bytes: 20,
+            elbo_bound: false,
         };
         let bpb = r.bits_per_byte_per_step();
         assert!((bpb[1] - 10.0 / (20.0 * std::f64::consts::LN_2)).abs() < 1e-12);
