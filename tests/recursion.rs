@@ -427,12 +427,17 @@ fn the_transformer_baseline_makes_one_update_per_batch() {
     use trm::config::{Config, ModelKind};
     use trm::train::learner::Learner;
     let device = Default::default();
-    let mut config = Config::default();
-    config.model = ModelConfig {
-        kind: ModelKind::Transformer,
-        ..tiny(1, YInit::Fixed)
+    let config = Config {
+        model: ModelConfig {
+            kind: ModelKind::Transformer,
+            ..tiny(1, YInit::Fixed)
+        },
+        train: trm::config::TrainConfig {
+            seq_len: 8,
+            ..Default::default()
+        },
+        ..Default::default()
     };
-    config.train.seq_len = 8;
     let mut learner = Learner::<B>::new(config, 11, &device);
     let windows: Vec<Vec<u32>> = (0..2)
         .map(|i| (0..9).map(|j| (i + j) as u32 % 11).collect())
