@@ -160,11 +160,18 @@ fn train_logs_to_tensorboard_and_samples_reproducibly() {
     assert_eq!(texts.len(), 2);
     assert!(texts[0][1].as_str().unwrap().contains("ROMEO"));
 
-    // Same seed, same text; another seed, other text.
-    let sample = |seed: &str| {
-        let o = run(trm().args(["sample", "--checkpoint"]).arg(&run_dir).args([
-            "--prompt",
-            "HAMLET.",
+    // Same seed, same text; another seed, other text; --prompt-file reads the prompt from a file.
+    let prompt = dir.path().join("prompt.txt");
+    std::fs::write(&prompt, "HAMLET.").unwrap();
+    let sample = |seed: &str, from_file: bool| {
+        let mut cmd = trm();
+        cmd.args(["sample", "--checkpoint"]).arg(&run_dir);
+        if from_file {
+            cmd.arg("--prompt-file").arg(&prompt);
+        } else {
+            cmd.args(["--prompt", "HAMLET."]);
+        }
+        cmd.args([
             "--max-new-tokens",
             "40",
             "--temperature",
@@ -175,35 +182,32 @@ fn train_logs_to_tensorboard_and_samples_reproducibly() {
             "1.0",
             "--seed",
             seed,
-        ]));
+        ]);
+        let o = run(&mut cmd);
         assert!(o.status.success(), "{}", stderr(&o));
         String::from_utf8_lossy(&o.stdout).to_string()
     };
-    let (a, b, c) = (sample("7"), sample("7"), sample("8"));
+    let (a, b, c) = (sample("7", false), sample("7", false), sample("8", false));
     assert!(a.starts_with("HAMLET."), "{a}");
     assert_eq!(a, b);
     assert_ne!(a, c);
-
-    // --prompt-file reads the prompt from a file.
-    let prompt = dir.path().join("prompt.txt");
-    std::fs::write(&prompt, "HAMLET.").unwrap();
-    let o = run(trm()
-        .args(["sample", "--checkpoint"])
-        .arg(&run_dir)
-        .arg("--prompt-file")
-        .arg(&prompt)
-        .args([
-            "--max-new-tokens",
-            "40",
-            "--temperature",
-            "1.0",
-            "--top-k",
-            "0",
-            "--top-p",
-            "1.0",
-            "--seed",
-            "7",
-        ]));
+    assert_eq!(sample("7", true), a);
+    // Without the KV cache: the same text.
+    let o = run(trm().args(["sample", "--checkpoint"]).arg(&run_dir).args([
+        "--prompt",
+        "HAMLET.",
+        "--max-new-tokens",
+        "40",
+        "--temperature",
+        "1.0",
+        "--top-k",
+        "0",
+        "--top-p",
+        "1.0",
+        "--seed",
+        "7",
+        "--no-cache",
+    ]));
     assert_eq!(String::from_utf8_lossy(&o.stdout), a);
 
     // A new run into the same folder is refused rather than overwriting it.
