@@ -363,6 +363,7 @@ fn kv_cached_sampling_gives_the_same_tokens_as_recomputing() {
                 stop_token: None,
                 cache,
                 diffusion_steps: 1,
+                halt_threshold: None,
             };
             let plain = generate(&model, &[1, 2, 3], &params(false), &device, |_| {});
             let cached = generate(&model, &[1, 2, 3], &params(true), &device, |_| {});
@@ -395,6 +396,7 @@ fn kv_cached_sampling_gives_the_same_tokens_as_recomputing() {
             stop_token: None,
             cache: true,
             diffusion_steps: 1,
+            halt_threshold: None,
         };
         assert_eq!(generate(&model, &[1], &long, &device, |_| {}).len(), 70);
     }
@@ -513,6 +515,7 @@ fn masked_head_attends_both_ways_and_infills_only_the_gaps() {
         stop_token: None,
         cache: false,
         diffusion_steps: 3,
+        halt_threshold: None,
     };
     let out = generate_masked(&model, &known, 3, &params, &device);
     assert_eq!(out.len(), 6);
@@ -539,4 +542,38 @@ fn infill_markers_parse_into_gaps() {
         .chain("[MASKED]".bytes().map(|b| Some(b as u32)))
         .collect();
     assert_eq!(got, want);
+}
+
+#[test]
+fn adaptive_sampling_stops_early_only_when_the_halting_head_says_so() {
+    use trm::sample::{generate, SamplingParams};
+    let device = Default::default();
+    let model = TextLm::<I>::new(&tiny(2, YInit::Embed), 11, 32, &device);
+    let params = |halt_threshold| SamplingParams {
+        max_new_tokens: 12,
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        seed: 2,
+        stop_token: None,
+        cache: false,
+        diffusion_steps: 1,
+        halt_threshold,
+    };
+    // A threshold above 1 never halts: the same tokens as running every step.
+    let all = generate(&model, &[1, 2], &params(None), &device, |_| {});
+    assert_eq!(
+        generate(&model, &[1, 2], &params(Some(1.1)), &device, |_| {}),
+        all
+    );
+    // A threshold of 0 halts after the first supervision step of every token.
+    let (_, used) = model.forward_until_settled(tokens::<I>(&[1, 2, 3], &device), 2, 0.0);
+    assert_eq!(used, 1);
+    let first = model
+        .forward_steps(tokens::<I>(&[1, 2, 3], &device), 1)
+        .pop()
+        .unwrap()
+        .narrow(1, 2, 1);
+    let (early, _) = model.forward_until_settled(tokens::<I>(&[1, 2, 3], &device), 2, 0.0);
+    assert_eq!(data(first), data(early));
 }

@@ -33,6 +33,10 @@ pub struct SampleArgs {
     /// Unmasking steps (masked-head models); `[MASK]` / `[MASK:N]` in the prompt mark gaps to fill.
     #[arg(long, default_value_t = 32)]
     pub steps: usize,
+    /// Adaptive computation: stop each token's supervision steps once the halting head's
+    /// probability reaches this value (runs without the KV cache).
+    #[arg(long)]
+    pub halt_threshold: Option<f64>,
     /// Recompute the whole context for every token instead of keeping a KV cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -59,8 +63,9 @@ impl OnBackend for Job {
             top_p: args.top_p,
             seed: args.seed,
             stop_token: Some(tok.eot_id()),
-            cache: !args.no_cache,
+            cache: !args.no_cache && args.halt_threshold.is_none(),
             diffusion_steps: args.steps,
+            halt_threshold: args.halt_threshold,
         };
         let mut out = std::io::stdout().lock();
         sample_text(&trained.model, tok, &prompt, &params, &device, &mut out);

@@ -22,6 +22,9 @@ pub struct SamplingParams {
     pub cache: bool,
     /// Unmasking steps of the masked head's sampler.
     pub diffusion_steps: usize,
+    /// Adaptive computation (uncached causal sampling): stop a token's supervision steps once its
+    /// halting probability reaches this threshold.
+    pub halt_threshold: Option<f64>,
 }
 
 /// Generate after `prompt` (ids), calling `on_token` for each new id; returns the new ids.
@@ -67,15 +70,21 @@ pub fn generate<B: Backend>(
         let len = window.len();
         let ids: Vec<i64> = window.iter().map(|&t| t as i64).collect();
         let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, len]), device);
-        let logits = model
-            .forward_steps_with(tokens, model.n_sup(), &mask)
-            .pop()
-            .expect("n_sup >= 1");
-        let last: Vec<f32> = logits
-            .narrow(1, len - 1, 1)
-            .into_data()
-            .to_vec()
-            .expect("f32 logits");
+        let last = match params.halt_threshold.filter(|_| !params.cache) {
+            Some(threshold) => {
+                model
+                    .forward_until_settled(tokens, model.n_sup(), threshold)
+                    .0
+            }
+            None => {
+                let logits = model
+                    .forward_steps_with(tokens, model.n_sup(), &mask)
+                    .pop()
+                    .expect("n_sup >= 1");
+                logits.narrow(1, len - 1, 1)
+            }
+        };
+        let last: Vec<f32> = last.into_data().to_vec().expect("f32 logits");
         let id = pick_token(&last, params, &mut rng);
         if Some(id) == params.stop_token {
             break;
@@ -259,6 +268,7 @@ mod tests {
             stop_token: None,
             cache: false,
             diffusion_steps: 1,
+            halt_threshold: None,
         }
     }
 

@@ -212,6 +212,36 @@ impl<B: Backend> TextLm<B> {
             .collect()
     }
 
+    /// Logits of the last position, running supervision steps until that position's halting head
+    /// says its prediction has settled (sigmoid(q) >= threshold) or `max_steps` ran; also returns
+    /// the steps used. Without a halting head (baseline) all steps run.
+    pub fn forward_until_settled(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        max_steps: usize,
+        threshold: f64,
+    ) -> (Tensor<B, 3>, usize) {
+        let len = tokens.dims()[1];
+        let mask = self.mask(len, &tokens.device());
+        let x = self.embed(tokens);
+        let mut state = self.initial_state(&x);
+        for step in 1..=max_steps {
+            state = self.supervision_step(&x, state, &mask);
+            let y_last = state.y.clone().narrow(1, len - 1, 1);
+            let settled = match &self.core {
+                Core::Trm(trm) => {
+                    let q: f64 = trm.q_logits(y_last.clone()).into_scalar().elem();
+                    1.0 / (1.0 + (-q).exp()) >= threshold
+                }
+                Core::Transformer(_) => false,
+            };
+            if settled || step == max_steps {
+                return (self.logits(y_last), step);
+            }
+        }
+        unreachable!("max_steps >= 1")
+    }
+
     /// (y, z) after each of `steps` supervision steps.
     fn forward_states(
         &self,

@@ -366,6 +366,7 @@ fn sampling_params(config: &Config, tokenizer: &TextTokenizer) -> SamplingParams
         stop_token: Some(tokenizer.eot_id()),
         cache: true,
         diffusion_steps: s.steps,
+        halt_threshold: None,
     }
 }
 
