@@ -502,8 +502,8 @@ impl Progress {
             loss.exp()
         );
         if let Some(bar) = &self.bar {
-            bar.set_position(step);
             bar.set_message(msg);
+            bar.set_position(step);
         } else if self.verbose && self.last_line.get().elapsed().as_secs_f64() > 10.0 {
             eprintln!("step {step}: {msg}");
             self.last_line.set(Instant::now());
