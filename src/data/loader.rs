@@ -1,5 +1,6 @@
 //! Training windows from Parquet text: train/val split by hash, packing, bounded shuffle, exact resume.
 
+use crate::rng::Rng;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
@@ -75,7 +76,7 @@ pub struct TokenLoader {
     packer: Packer,
     shuffle: Vec<Vec<u32>>,
     shuffle_buffer: usize,
-    rng: SplitMix64,
+    rng: Rng,
     batch_size: usize,
     seq_len: usize,
 }
@@ -88,7 +89,7 @@ impl TokenLoader {
             packer,
             shuffle: Vec::new(),
             shuffle_buffer: cfg.shuffle_buffer,
-            rng: SplitMix64(cfg.seed),
+            rng: Rng::new(cfg.seed),
             batch_size: cfg.batch_size,
             seq_len: cfg.seq_len,
         })
@@ -107,7 +108,7 @@ impl TokenLoader {
             let window = self.packer.next_window()?;
             self.shuffle.push(window);
         }
-        let pick = self.rng.below(self.shuffle.len());
+        let pick = self.rng.below(self.shuffle.len() as u64) as usize;
         Ok(self.shuffle.swap_remove(pick))
     }
 
@@ -119,7 +120,7 @@ impl TokenLoader {
             pass_docs: docs.pass_docs,
             pending: self.packer.pending.iter().copied().collect(),
             shuffle: self.shuffle.clone(),
-            rng: self.rng.0,
+            rng: self.rng.state,
             stats: docs.stats.clone(),
             num_files: docs.files.len(),
             seq_len: self.seq_len,
@@ -138,7 +139,7 @@ impl TokenLoader {
         docs.rows = None;
         self.packer.pending = state.pending.into();
         self.shuffle = state.shuffle;
-        self.rng = SplitMix64(state.rng);
+        self.rng = Rng { state: state.rng };
         Ok(())
     }
 
@@ -387,23 +388,5 @@ impl DocReader {
             self.split,
             list_files(&self.files)
         )
-    }
-}
-
-/// SplitMix64: a tiny generator whose whole state is one `u64`, so it serialises trivially.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (multiply-shift; the bias is below 2^-32 for any realistic `n`).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 }
