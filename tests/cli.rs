@@ -173,7 +173,7 @@ fn train_logs_to_tensorboard_and_samples_reproducibly() {
         }
         cmd.args([
             "--max-new-tokens",
-            "40",
+            "20",
             "--temperature",
             "1.0",
             "--top-k",
