@@ -141,10 +141,6 @@ impl<B: Backend> Trm<B> {
     pub fn q_logits(&self, y: Tensor<B, 3>) -> Tensor<B, 2> {
         self.q_head.forward(y).squeeze_dim(2)
     }
-
-    pub fn recursions(&self) -> (usize, usize) {
-        (self.n, self.t)
-    }
 }
 
 impl<B: AutodiffBackend> Trm<B> {
