@@ -12,6 +12,8 @@ pub struct Config {
     pub data: DataConfig,
     pub train: TrainConfig,
     pub sample: SampleConfig,
+    /// Set `puzzle.task` to train a puzzle solver instead of a language model.
+    pub puzzle: PuzzleConfig,
 }
 
 /// Which model sits between the token embedding and the head.
@@ -245,7 +247,100 @@ impl Default for SampleConfig {
     }
 }
 
+/// Which puzzle family a run trains on (`none` = the language model).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PuzzleTask {
+    None,
+    Sudoku,
+    Maze,
+    Arc,
+}
+
+/// The puzzle head's token loss.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PuzzleLoss {
+    /// Stablemax cross-entropy (TRM-SPEC 3, the paper's choice).
+    Stablemax,
+    Softmax,
+}
+
+/// Puzzle runs (TRM-SPEC 3-5): data, puzzle-id prefix, halting exploration, loss. The model,
+/// optimizer, EMA and schedule come from `model.*` and `train.*`; `model.n_sup` is the halting
+/// limit (halt_max_steps), `train.steps` counts optimizer updates, `train.batch_size` is the
+/// number of carry slots.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PuzzleConfig {
+    pub task: PuzzleTask,
+    /// Sudoku/Maze: an official-format CSV (source,question,answer,rating). ARC: a folder built by
+    /// `trm data arc`. Empty: generate `generate_train` puzzles (Sudoku, Maze) at start-up.
+    pub train: String,
+    /// Sudoku/Maze test CSV (ARC: the built folder holds its test set). Empty: generate.
+    pub test: String,
+    /// Use only the first N training puzzles (0 = all), e.g. 1000 for Sudoku-Extreme.
+    pub train_limit: usize,
+    /// Evaluate on the first N test puzzles (0 = all).
+    pub test_limit: usize,
+    /// Random validity-preserving augmentation of each drawn training puzzle (Sudoku shuffles,
+    /// Maze dihedral transforms). ARC augmentations are built into its data folder instead.
+    pub augment: bool,
+    /// Generated data: puzzle counts, seed and difficulty.
+    pub generate_train: usize,
+    pub generate_test: usize,
+    pub generate_seed: u64,
+    /// Sudoku: stop removing clues at this many blanks (0 = minimal puzzles).
+    pub max_blanks: usize,
+    /// Sudoku: least rating (solver guesses) of a generated puzzle.
+    pub min_rating: u64,
+    pub maze_side: usize,
+    /// Maze: shortest S-G path must be longer than this many cells.
+    pub maze_min_path: usize,
+    /// Positions before the grid: the first holds the puzzle-id embedding, the rest are zeros
+    /// (scratch space). 0 = no prefix.
+    pub puzzle_emb_len: usize,
+    /// Sign-SGD for the puzzle-id embedding (TRM-SPEC 4).
+    pub puzzle_emb_lr: f64,
+    pub puzzle_emb_weight_decay: f64,
+    /// Probability that a sample must run a random minimum number of steps in [2, n_sup].
+    pub halt_exploration_prob: f64,
+    pub loss: PuzzleLoss,
+    /// Supervision steps at evaluation (0 = model.n_sup); more than trained is allowed.
+    pub eval_steps: usize,
+}
+
+impl Default for PuzzleConfig {
+    fn default() -> Self {
+        Self {
+            task: PuzzleTask::None,
+            train: String::new(),
+            test: String::new(),
+            train_limit: 0,
+            test_limit: 0,
+            augment: true,
+            generate_train: 1000,
+            generate_test: 200,
+            generate_seed: 1,
+            max_blanks: 0,
+            min_rating: 0,
+            maze_side: 30,
+            maze_min_path: 110,
+            puzzle_emb_len: 16,
+            puzzle_emb_lr: 1e-4,
+            puzzle_emb_weight_decay: 1.0,
+            halt_exploration_prob: 0.1,
+            loss: PuzzleLoss::Stablemax,
+            eval_steps: 0,
+        }
+    }
+}
+
 impl Config {
+    pub fn is_puzzle(&self) -> bool {
+        self.puzzle.task != PuzzleTask::None
+    }
+
     /// Parse TOML text, then apply `KEY=VALUE` overrides; unknown keys and wrong types are errors.
     pub fn from_toml_str(text: &str, overrides: &[String], origin: &str) -> Result<Self> {
         let mut value: toml::Value =
@@ -293,7 +388,7 @@ impl Config {
                 bail!("{name} must be at least 1");
             }
         }
-        if m.mixer == Mixer::MlpT && m.head == Head::Causal {
+        if m.mixer == Mixer::MlpT && m.head == Head::Causal && !self.is_puzzle() {
             bail!("model.mixer = \"mlp_t\" mixes the whole sequence and cannot be causal: use it for puzzles, not the language model");
         }
         for (name, v) in [
@@ -316,6 +411,30 @@ impl Config {
         }
         if !(0.0..1.0).contains(&self.data.val_fraction) {
             bail!("data.val_fraction must be in [0, 1)");
+        }
+        if self.is_puzzle() {
+            let p = &self.puzzle;
+            if !(0.0..=1.0).contains(&p.halt_exploration_prob) {
+                bail!("puzzle.halt_exploration_prob must be in [0, 1]");
+            }
+            if p.train.is_empty() && p.task == PuzzleTask::Arc {
+                bail!("puzzle.train must name a folder built by `trm data arc` (ARC data is not generated)");
+            }
+            if p.train.is_empty() && p.generate_train == 0 {
+                bail!("puzzle.train is empty and puzzle.generate_train is 0: no training puzzles");
+            }
+            if p.task == PuzzleTask::Maze && p.train.is_empty() {
+                if p.maze_side < 5 {
+                    bail!("puzzle.maze_side must be at least 5");
+                }
+                if p.maze_min_path * 3 > p.maze_side * p.maze_side {
+                    bail!(
+                        "puzzle.maze_min_path ({}) is too long for {}x{} mazes: keep it below a third of the cells",
+                        p.maze_min_path, p.maze_side, p.maze_side
+                    );
+                }
+            }
+            return Ok(());
         }
         if self.data.train.is_empty() {
             bail!("data.train lists no files");

@@ -2,7 +2,9 @@
 //! trained model back from it for sampling and evaluation.
 
 use crate::config::Config;
+use crate::data::puzzle::source::PuzzleData;
 use crate::data::TextTokenizer;
+use crate::tasks::puzzle::PuzzleModel;
 use crate::tasks::text::TextLm;
 use crate::train::checkpoint::{self, Checkpoints, Which};
 use anyhow::{bail, Context, Result};
@@ -54,27 +56,15 @@ pub fn load_trained<B: Backend>(
     tokenizer: Option<&str>,
     device: &B::Device,
 ) -> Result<Trained<B>> {
-    if !path.exists() {
-        bail!("checkpoint {} does not exist", path.display());
-    }
-    let (run, checkpoint) = if path.join("state.json").exists() {
-        let run = path
-            .parent()
-            .and_then(Path::parent)
-            .context("checkpoint folder has no run folder")?;
-        (RunDir::new(run), path.to_path_buf())
-    } else {
-        let run = RunDir::new(path);
-        let cks = run.checkpoints();
-        let dir = match cks.resolve(Which::Best)? {
-            Some(d) => d,
-            None => cks
-                .resolve(Which::Latest)?
-                .with_context(|| format!("{} holds no checkpoint", path.display()))?,
-        };
-        (run, dir)
-    };
+    let (run, checkpoint) = resolve_checkpoint(path)?;
     let config = Config::load(&run.config(), &[])?;
+    if config.is_puzzle() {
+        bail!(
+            "{} is a puzzle run ({:?}): evaluate it with `trm eval --checkpoint {0}`",
+            path.display(),
+            config.puzzle.task
+        );
+    }
     let run_tok = TextTokenizer::from_file(&run.tokenizer())?;
     if let Some(spec) = tokenizer {
         let given = TextTokenizer::from_spec(spec)?;
@@ -94,6 +84,68 @@ pub fn load_trained<B: Backend>(
     Ok(Trained {
         config,
         tokenizer: run_tok,
+        model,
+        checkpoint,
+    })
+}
+
+/// `path` is a run folder (its best checkpoint, else the latest) or one checkpoint folder.
+pub fn resolve_checkpoint(path: &Path) -> Result<(RunDir, PathBuf)> {
+    if !path.exists() {
+        bail!("checkpoint {} does not exist", path.display());
+    }
+    Ok(if path.join("state.json").exists() {
+        let run = path
+            .parent()
+            .and_then(Path::parent)
+            .context("checkpoint folder has no run folder")?;
+        (RunDir::new(run), path.to_path_buf())
+    } else {
+        let run = RunDir::new(path);
+        let cks = run.checkpoints();
+        let dir = match cks.resolve(Which::Best)? {
+            Some(d) => d,
+            None => cks
+                .resolve(Which::Latest)?
+                .with_context(|| format!("{} holds no checkpoint", path.display()))?,
+        };
+        (run, dir)
+    })
+}
+
+/// A trained puzzle solver (EMA weights) with its config and data.
+pub struct TrainedPuzzle<B: Backend> {
+    pub config: Config,
+    pub data: PuzzleData,
+    pub model: PuzzleModel<B>,
+    pub checkpoint: PathBuf,
+}
+
+pub fn load_trained_puzzle<B: Backend>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<TrainedPuzzle<B>> {
+    let (run, checkpoint) = resolve_checkpoint(path)?;
+    let config = Config::load(&run.config(), &[])?;
+    if !config.is_puzzle() {
+        bail!(
+            "{} is a language-model run, not a puzzle run",
+            path.display()
+        );
+    }
+    let data = PuzzleData::load(&config.puzzle)?;
+    let model = PuzzleModel::new(
+        &config.model,
+        &config.puzzle,
+        data.vocab_size,
+        data.seq_len,
+        data.num_puzzle_ids,
+        device,
+    );
+    let model = checkpoint::load_module(model, &checkpoint, "ema", device)?;
+    Ok(TrainedPuzzle {
+        config,
+        data,
         model,
         checkpoint,
     })

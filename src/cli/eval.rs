@@ -1,10 +1,13 @@
-//! `trm eval`: perplexity and bits per byte of a trained run, per supervision step.
+//! `trm eval`: perplexity and bits per byte of a trained language model, or accuracy of a
+//! puzzle solver, per supervision step (more steps than trained = test-time compute).
 
 use super::device::{dispatch, Device, OnBackend};
+use crate::config::Config;
 use crate::data::{eval_windows, expand_paths, Split};
 use crate::eval::adaptive::{adaptive_halting, AdaptiveRow};
+use crate::eval::puzzle::{evaluate_puzzles, PuzzleReport};
 use crate::eval::{evaluate_lm, EvalSet, PerplexityReport};
-use crate::run::load_trained;
+use crate::run::{load_trained, load_trained_puzzle, resolve_checkpoint};
 use crate::train::loader_configs;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -75,7 +78,55 @@ impl OnBackend for Job {
     }
 }
 
+/// Puzzle runs: accuracy per supervision step on the run's test set.
+struct PuzzleJob(EvalArgs);
+
+impl OnBackend for PuzzleJob {
+    type Output = PuzzleReport;
+    fn run<B: burn::tensor::backend::AutodiffBackend>(
+        self,
+        device: B::Device,
+    ) -> Result<PuzzleReport> {
+        let args = self.0;
+        let t = load_trained_puzzle::<B::InnerBackend>(&args.checkpoint, &device)?;
+        let steps = args.steps.unwrap_or(match t.config.puzzle.eval_steps {
+            0 => t.model.n_sup(),
+            s => s,
+        });
+        Ok(evaluate_puzzles(
+            &t.model,
+            &t.data,
+            steps,
+            t.config.train.batch_size,
+            &device,
+        ))
+    }
+}
+
+fn run_puzzle(args: EvalArgs) -> Result<()> {
+    let checkpoint = args.checkpoint.clone();
+    let report = dispatch(args.device, PuzzleJob(args))?;
+    println!("{}: {}", checkpoint.display(), report.summary());
+    println!("| supervision steps | exact accuracy | token accuracy | halting accuracy |");
+    println!("|---|---|---|---|");
+    for s in &report.per_step {
+        println!(
+            "| {} | {:.2}% | {:.2}% | {} |",
+            s.step,
+            100.0 * s.exact_accuracy,
+            100.0 * s.token_accuracy,
+            s.halt_accuracy
+                .map_or("-".into(), |h| format!("{:.1}%", 100.0 * h))
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: EvalArgs) -> Result<()> {
+    let (run, _) = resolve_checkpoint(&args.checkpoint)?;
+    if Config::load(&run.config(), &[])?.is_puzzle() {
+        return run_puzzle(args);
+    }
     let checkpoint = args.checkpoint.clone();
     let (report, adaptive) = dispatch(args.device, Job(args))?;
     if report.elbo_bound {

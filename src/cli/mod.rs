@@ -4,6 +4,7 @@ mod bench;
 mod compare;
 mod device;
 mod eval;
+mod puzzle_data;
 mod sample;
 mod train;
 
@@ -17,7 +18,7 @@ pub use device::Device;
 #[command(
     name = "trm",
     version,
-    about = "Tiny Recursive Models: train, sample and evaluate recursive language models"
+    about = "Tiny Recursive Models: train, sample and evaluate recursive language models and puzzle solvers"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -26,7 +27,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Train a TRM language model on Parquet text (or resume a run).
+    /// Train a TRM language model on Parquet text, or a puzzle solver (or resume a run).
     Train(train::TrainArgs),
     /// Generate text from a trained run, streamed token by token.
     Sample(sample::SampleArgs),
@@ -75,6 +76,12 @@ pub enum DataCommand {
         #[arg(long, default_value = "text")]
         jsonl_field: String,
     },
+    /// Generate Sudoku puzzles with unique solutions (official CSV format).
+    Sudoku(puzzle_data::SudokuArgs),
+    /// Generate mazes with long shortest paths (official CSV format, "# SGo").
+    Maze(puzzle_data::MazeArgs),
+    /// Build the augmented ARC set from Kaggle-layout JSON.
+    Arc(puzzle_data::ArcArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -112,5 +119,8 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Data(DataCommand::Sudoku(a)) => puzzle_data::sudoku(a),
+        Command::Data(DataCommand::Maze(a)) => puzzle_data::maze(a),
+        Command::Data(DataCommand::Arc(a)) => puzzle_data::arc(a),
     }
 }

@@ -1,9 +1,10 @@
-//! `trm train`: load a config (or the run folder's, on --resume), apply --set, train.
+//! `trm train`: load a config (or the run folder's, on --resume), apply --set, train a language
+//! model or, when the config sets `puzzle.task`, a puzzle solver.
 
 use super::device::{dispatch, Device, OnBackend};
 use crate::config::Config;
 use crate::run::RunDir;
-use crate::train::{train, TrainOptions, TrainSummary};
+use crate::train::{train, train_puzzles, PuzzleTrainOptions, TrainOptions};
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -33,12 +34,21 @@ pub struct TrainArgs {
 struct Job(TrainOptions);
 
 impl OnBackend for Job {
-    type Output = TrainSummary;
-    fn run<B: burn::tensor::backend::AutodiffBackend>(
-        self,
-        device: B::Device,
-    ) -> Result<TrainSummary> {
-        train::<B>(self.0, &device)
+    type Output = ();
+    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Result<()> {
+        let o = self.0;
+        if o.config.is_puzzle() {
+            let opts = PuzzleTrainOptions {
+                config: o.config,
+                run_dir: o.run_dir,
+                resume: o.resume,
+                verbose: o.verbose,
+            };
+            train_puzzles::<B>(opts, &device)?;
+        } else {
+            train::<B>(o, &device)?;
+        }
+        Ok(())
     }
 }
 

@@ -1,9 +1,10 @@
 //! Evaluation: perplexity and bits per byte on held-out windows (per deep supervision step),
-//! compute per token, and model comparisons.
+//! compute per token, model comparisons, and puzzle accuracy (ARC voting included).
 
 pub mod adaptive;
 pub mod compare;
 pub mod cost;
 pub mod perplexity;
+pub mod puzzle;
 
 pub use perplexity::{evaluate_lm, EvalSet, PerplexityReport};

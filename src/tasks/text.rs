@@ -4,25 +4,15 @@
 //! adapter wraps the transformer baseline, so the two differ only in the model between embedding
 //! and head.
 
-use crate::config::{Head, ModelConfig, ModelKind};
+use super::core::Core;
+use crate::config::{Head, ModelConfig};
 use crate::nn::loss::{bce_with_logits, cross_entropy, token_nll};
 use crate::nn::{trunc_normal, AttnMask, Init, Linear};
 use crate::rng::Rng;
-use crate::transformer::Transformer;
-use crate::trm::{State, Trm};
+use crate::trm::State;
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-
-/// What sits between embedding and head (one per model, so the variant sizes do not matter).
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum Core<B: Backend> {
-    /// The recursive core: each supervision step is one deep_recursion refining (y, z).
-    Trm(Trm<B>),
-    /// The baseline: one pass, one "supervision step"; y is its output, z is unused.
-    Transformer(Transformer<B>),
-}
 
 #[derive(Module, Debug)]
 pub struct TextLm<B: Backend> {
@@ -68,13 +58,7 @@ impl<B: Backend> TextLm<B> {
         let mask_token = (cfg.head == Head::Masked).then_some(vocab_size);
         let rows = vocab_size + usize::from(mask_token.is_some());
         let embed = Param::from_tensor(trunc_normal(&mut init, [rows, d], 1.0 / (d as f64).sqrt()));
-        let (core, n_sup) = match cfg.kind {
-            ModelKind::Trm => (Core::Trm(Trm::new(&mut init, cfg, max_len)), cfg.n_sup),
-            ModelKind::Transformer => (
-                Core::Transformer(Transformer::new(&mut init, cfg, max_len)),
-                1,
-            ),
-        };
+        let (core, n_sup) = Core::new(&mut init, cfg, max_len);
         let lm_head = Linear::new(&mut init, d, vocab_size);
         Self {
             embed,
@@ -113,24 +97,12 @@ impl<B: Backend> TextLm<B> {
 
     /// (y, z) before the first supervision step.
     pub fn initial_state(&self, x: &Tensor<B, 3>) -> State<B> {
-        match &self.core {
-            Core::Trm(trm) => trm.initial_state(x),
-            Core::Transformer(_) => State {
-                y: x.clone(),
-                z: x.clone(),
-            },
-        }
+        self.core.initial_state(x)
     }
 
     /// One supervision step at inference: deep_recursion for the TRM, the whole stack for the baseline.
     pub fn supervision_step(&self, x: &Tensor<B, 3>, s: State<B>, mask: &AttnMask<B>) -> State<B> {
-        match &self.core {
-            Core::Trm(trm) => trm.deep_recursion(x, s, mask),
-            Core::Transformer(t) => State {
-                y: t.forward(x.clone(), mask),
-                z: s.z,
-            },
-        }
+        self.core.supervision_step(x, s, mask)
     }
 
     pub fn n_sup(&self) -> usize {
@@ -361,12 +333,6 @@ impl<B: AutodiffBackend> TextLm<B> {
         s: State<B>,
         mask: &AttnMask<B>,
     ) -> State<B> {
-        match &self.core {
-            Core::Trm(trm) => trm.deep_recursion_grad(x, s, mask),
-            Core::Transformer(t) => State {
-                y: t.forward(x.clone(), mask),
-                z: s.z,
-            },
-        }
+        self.core.supervision_step_grad(x, s, mask)
     }
 }

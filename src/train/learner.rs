@@ -4,7 +4,7 @@
 use super::ema::update_ema;
 use super::optim::{scale_and_clip, Adam};
 use super::schedule::learning_rate;
-use crate::config::{Config, Supervision};
+use crate::config::{Config, Supervision, TrainConfig};
 use crate::tasks::text::{LmBatch, StepLoss, StepOutput, TextLm};
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
@@ -122,18 +122,52 @@ impl<B: AutodiffBackend> Learner<B> {
     /// Scale and clip the gradients, step the optimizer at the scheduled rate, update the EMA.
     /// Returns the gradient norm before clipping.
     fn update(&mut self, grads: GradientsParams, scale: f64, lr_out: &mut f64) -> f64 {
-        let cfg = &self.config.train;
-        let (grads, norm) = scale_and_clip(&self.model, grads, scale, cfg.grad_clip);
-        let lr = learning_rate(cfg, self.updates, cfg.steps * self.updates_per_batch());
-        self.model = self.optim.step(lr, self.model.clone(), grads);
-        // EMA warm-up (a deviation from the official code's fixed 0.999): early on the decay is
-        // (1 + u) / (10 + u), so short runs do not keep a large share of the random initial weights.
-        let decay = cfg
-            .ema_decay
-            .min((1.0 + self.updates as f64) / (10.0 + self.updates as f64));
-        self.ema = update_ema(self.ema.clone(), &self.model, decay);
+        let total = self.config.train.steps * self.updates_per_batch();
+        let step = update(
+            &mut self.model,
+            &mut self.optim,
+            &mut self.ema,
+            &self.config.train,
+            self.updates,
+            total,
+            grads,
+            scale,
+        );
         self.updates += 1;
-        *lr_out = lr;
-        norm
+        *lr_out = step.lr;
+        step.grad_norm
     }
+}
+
+/// What one optimizer update did.
+pub struct UpdateLog {
+    pub lr: f64,
+    /// Global gradient norm after scaling, before clipping.
+    pub grad_norm: f64,
+}
+
+/// One optimizer update, shared by every task's learner: scale and clip the gradients, step
+/// Adam(ATan2) at the scheduled learning rate for update number `updates` of `total`, then
+/// update the EMA copy.
+#[allow(clippy::too_many_arguments)]
+pub fn update<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &mut M,
+    optim: &mut burn::optim::adaptor::OptimizerAdaptor<Adam, M, B>,
+    ema: &mut M::InnerModule,
+    cfg: &TrainConfig,
+    updates: u64,
+    total: u64,
+    grads: GradientsParams,
+    scale: f64,
+) -> UpdateLog {
+    let (grads, grad_norm) = scale_and_clip(model, grads, scale, cfg.grad_clip);
+    let lr = learning_rate(cfg, updates, total);
+    *model = optim.step(lr, model.clone(), grads);
+    // EMA warm-up (a deviation from the official code's fixed 0.999): early on the decay is
+    // (1 + u) / (10 + u), so short runs do not keep a large share of the random initial weights.
+    let decay = cfg
+        .ema_decay
+        .min((1.0 + updates as f64) / (10.0 + updates as f64));
+    *ema = update_ema(ema.clone(), model, decay);
+    UpdateLog { lr, grad_norm }
 }

@@ -425,21 +425,9 @@ struct Metrics {
 
 impl Metrics {
     fn open(run: &RunDir, resume_step: u64) -> Result<Self> {
-        let path = run.metrics();
-        let kept: String = std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .filter(|line| {
-                serde_json::from_str::<serde_json::Value>(line)
-                    .ok()
-                    .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
-                    .is_some_and(|s| s <= resume_step)
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        checkpoint::write_atomic(&path, kept.as_bytes())?;
-        let file = std::fs::OpenOptions::new().append(true).open(&path)?;
-        Ok(Self { file })
+        Ok(Self {
+            file: open_metrics(run, resume_step)?,
+        })
     }
 
     fn write(
@@ -471,15 +459,34 @@ impl Metrics {
     }
 }
 
+/// Open metrics.jsonl for appending, first dropping lines past `resume_step` (a resumed run
+/// then reads as one uninterrupted run).
+pub(super) fn open_metrics(run: &RunDir, resume_step: u64) -> Result<std::fs::File> {
+    let path = run.metrics();
+    let kept: String = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                .is_some_and(|s| s <= resume_step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    checkpoint::write_atomic(&path, kept.as_bytes())?;
+    Ok(std::fs::OpenOptions::new().append(true).open(&path)?)
+}
+
 /// A progress bar on a terminal; plain lines every few seconds otherwise (CI logs, pipes).
-struct Progress {
+pub(super) struct Progress {
     bar: Option<ProgressBar>,
     verbose: bool,
     last_line: std::cell::Cell<Instant>,
 }
 
 impl Progress {
-    fn new(verbose: bool, steps: u64, start: u64) -> Self {
+    pub(super) fn new(verbose: bool, steps: u64, start: u64) -> Self {
         let bar = (verbose && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
             let bar = ProgressBar::new(steps);
             bar.set_style(
@@ -497,10 +504,16 @@ impl Progress {
     }
 
     fn update(&self, step: u64, loss: f64, tok_per_sec: f64) {
-        let msg = format!(
-            "loss {loss:.3} ppl {:.2} {tok_per_sec:.0} tok/s",
-            loss.exp()
+        self.message(
+            step,
+            format!(
+                "loss {loss:.3} ppl {:.2} {tok_per_sec:.0} tok/s",
+                loss.exp()
+            ),
         );
+    }
+
+    pub(super) fn message(&self, step: u64, msg: String) {
         if let Some(bar) = &self.bar {
             bar.set_message(msg);
             bar.set_position(step);
@@ -510,7 +523,7 @@ impl Progress {
         }
     }
 
-    fn println(&self, line: String) {
+    pub(super) fn println(&self, line: String) {
         match &self.bar {
             Some(bar) => bar.println(line),
             None if self.verbose => eprintln!("{line}"),
@@ -518,7 +531,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish();
         }

@@ -1,0 +1,11 @@
+//! Puzzles as token sequences: the shared example type, the official CSV format, grid transforms.
+//! Each puzzle family (sudoku, maze, arc) reads, generates and augments its own data here.
+
+pub mod arc;
+pub mod csv;
+mod grid;
+pub mod maze;
+pub mod source;
+pub mod sudoku;
+
+pub use grid::{dihedral, inverse_dihedral, Example, PAD};

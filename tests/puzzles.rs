@@ -1,0 +1,378 @@
+//! Puzzle adapter and training: stablemax against hand-computed values and finite differences,
+//! sign-SGD on the puzzle-id table, the persistent carry's halting, a small run that learns,
+//! and the `trm data` / `trm train` / `trm eval` commands on every paper preset.
+
+use burn::backend::{Autodiff, Flex};
+use burn::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use trm::config::{Config, PuzzleTask};
+use trm::data::puzzle::source::PuzzleData;
+use trm::nn::loss::{log_stablemax, token_nll_stablemax};
+use trm::rng::Rng;
+use trm::train::puzzle::PuzzleLearner;
+
+type Cpu = Flex;
+type Ad = Autodiff<Flex>;
+
+fn values<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().to_vec().unwrap()
+}
+
+#[test]
+fn stablemax_matches_hand_computed_values() {
+    // s(0) = 1, s(1) = 2, s(-1) = 1/2, s(-3) = 1/4: sum 3.75.
+    let x = Tensor::<Cpu, 1>::from_floats([0.0, 1.0, -1.0, -3.0], &Default::default());
+    let got = values(log_stablemax(x, 0));
+    let want = [1.0f64, 2.0, 0.5, 0.25].map(|s| (s / 3.75).ln());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-6, "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn stablemax_gradient_matches_finite_differences() {
+    let device = Default::default();
+    let raw = [0.7f32, -1.3, 2.1, -0.2, 0.3, 3.5];
+    let targets = Tensor::<Ad, 2, Int>::from_data(TensorData::new(vec![2i64, 1], [1, 2]), &device);
+    let loss = |v: &[f32]| -> f64 {
+        let x = Tensor::<Cpu, 3>::from_data(TensorData::new(v.to_vec(), [1, 2, 3]), &device);
+        let t = Tensor::<Cpu, 2, Int>::from_data(TensorData::new(vec![2i64, 1], [1, 2]), &device);
+        values(token_nll_stablemax(x, t).sum())[0]
+    };
+    let x = Tensor::<Ad, 3>::from_data(TensorData::new(raw.to_vec(), [1, 2, 3]), &device)
+        .require_grad();
+    let l = token_nll_stablemax(x.clone(), targets).sum();
+    let grads = l.backward();
+    let analytic = values(x.grad(&grads).unwrap().reshape([6]));
+    for i in 0..6 {
+        let h = 1e-2f32;
+        let (mut up, mut down) = (raw, raw);
+        up[i] += h;
+        down[i] -= h;
+        let numeric = (loss(&up) - loss(&down)) / (2.0 * h as f64);
+        assert!(
+            (numeric - analytic[i]).abs() < 2e-3,
+            "d/dx{i}: numeric {numeric} analytic {}",
+            analytic[i]
+        );
+    }
+}
+
+/// A tiny Sudoku config: generated easy puzzles, small model.
+fn tiny_sudoku(extra: &[&str]) -> Config {
+    let mut overrides: Vec<String> = [
+        "puzzle.task=sudoku",
+        "puzzle.generate_train=64",
+        "puzzle.generate_test=16",
+        "puzzle.max_blanks=6",
+        "puzzle.puzzle_emb_len=2",
+        "model.d_model=32",
+        "model.n_heads=2",
+        "model.n=1",
+        "model.t=1",
+        "model.n_sup=2",
+        "model.y_init=fixed",
+        "train.batch_size=8",
+        "train.steps=4",
+        "train.warmup=1",
+        "train.weight_decay=0.0",
+        "puzzle.halt_exploration_prob=0.0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    overrides.extend(extra.iter().map(|s| s.to_string()));
+    Config::from_toml_str("", &overrides, "test").unwrap()
+}
+
+#[test]
+fn carry_keeps_puzzles_until_they_halt_and_sign_sgd_moves_used_rows_by_lr() {
+    let config = tiny_sudoku(&[
+        "puzzle.puzzle_emb_lr=0.01",
+        "puzzle.puzzle_emb_weight_decay=0.0",
+    ]);
+    assert_eq!(config.puzzle.task, PuzzleTask::Sudoku);
+    let data = PuzzleData::load(&config.puzzle).unwrap();
+    let device = Default::default();
+    let mut learner = PuzzleLearner::<Ad>::new(config, &data, &device);
+    let mut rng = Rng::new(3);
+    let before = learner.model.puzzle_emb().inner();
+    // q starts at -5 (halting head bias), exploration is off: every puzzle runs n_sup = 2 steps.
+    let first = learner.train_step(&data, &mut rng).unwrap();
+    assert_eq!(
+        first.halted, 0,
+        "no puzzle halts after 1 of 2 steps while q < 0"
+    );
+    let after = learner.model.puzzle_emb().inner();
+    // Sudoku uses the one id 0: its row moves by exactly lr per coordinate (sign-SGD, no decay).
+    let delta = values((after - before).abs().reshape([-1]));
+    for d in &delta {
+        assert!((d - 0.01).abs() < 1e-6, "sign-SGD step {d} != lr 0.01");
+    }
+    let second = learner.train_step(&data, &mut rng).unwrap();
+    assert_eq!(second.halted, 8, "all 8 slots halt at the step limit");
+    assert_eq!(second.mean_steps, Some(2.0));
+    // The EMA copy uses the live puzzle-id table, not an average of it.
+    let live = values(learner.model.puzzle_emb().inner().reshape([-1]));
+    let ema = values(learner.ema.puzzle_emb().reshape([-1]));
+    assert_eq!(live, ema);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the binary.
+
+fn trm() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trm"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("trm runs")
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "trm failed:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("trm-puzzles-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn sets(items: &[String]) -> Vec<String> {
+    items
+        .iter()
+        .flat_map(|s| ["--set".to_string(), s.clone()])
+        .collect()
+}
+
+#[test]
+fn generated_csv_reads_back_with_pythons_csv_module() {
+    let dir = temp("csv");
+    let sudoku = dir.join("sudoku.csv");
+    let maze = dir.join("maze.csv");
+    let out = run(trm()
+        .args(["data", "sudoku", "--count", "20", "--seed", "4", "--out"])
+        .arg(&sudoku));
+    ok(&out);
+    let out = run(trm()
+        .args([
+            "data",
+            "maze",
+            "--count",
+            "3",
+            "--side",
+            "12",
+            "--min-path",
+            "20",
+            "--out",
+        ])
+        .arg(&maze));
+    ok(&out);
+    // Python's csv module (as the official dataset builders read them) sees the official layout.
+    let check = r##"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+assert list(rows[0].keys()) == ["source", "question", "answer", "rating"], rows[0].keys()
+assert len(rows) == 20
+for r in rows:
+    q, a = r["question"], r["answer"]
+    assert len(q) == 81 and len(a) == 81 and "." not in a
+    assert all(c == "." or c == a[i] for i, c in enumerate(q))
+    for k in range(9):
+        assert sorted(a[9 * k:9 * k + 9]) == list("123456789")
+m = list(csv.DictReader(open(sys.argv[2], newline="")))
+assert len(m) == 3
+for r in m:
+    assert len(r["question"]) == 144 and set(r["question"]) <= set("# SG")
+    assert set(r["answer"]) <= set("# SGo") and "o" in r["answer"]
+print("ok")
+"##;
+    let py = Command::new("python3")
+        .args(["-c", check])
+        .arg(&sudoku)
+        .arg(&maze)
+        .output()
+        .expect("python3 is installed");
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+}
+
+/// Every paper preset starts, runs a step and checkpoints on CPU (tiny data, batch and test set;
+/// the model is the paper's).
+#[test]
+fn paper_presets_start_run_and_checkpoint() {
+    let dir = temp("presets");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for (kind, extra) in [
+        ("sudoku", vec![]),
+        ("maze", vec!["--side", "30", "--min-path", "110"]),
+    ] {
+        for (name, seed) in [("train", "1"), ("test", "2")] {
+            let file = data.join(format!("{kind}-{name}.csv"));
+            ok(&run(trm()
+                .args(["data", kind, "--count", "2", "--seed", seed])
+                .args(&extra)
+                .arg("--out")
+                .arg(&file)));
+        }
+    }
+    let arc = data.join("arc");
+    let kaggle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/arc/kaggle-combined");
+    ok(&run(trm()
+        .args(["data", "arc", "--input"])
+        .arg(&kaggle)
+        .args(["--max-tasks", "2", "--augmentations", "2", "--out"])
+        .arg(&arc)));
+    let d = data.display();
+    let presets = [
+        (
+            "sudoku-extreme-mlp",
+            format!("puzzle.train={d}/sudoku-train.csv"),
+            format!("puzzle.test={d}/sudoku-test.csv"),
+        ),
+        (
+            "sudoku-extreme-att",
+            format!("puzzle.train={d}/sudoku-train.csv"),
+            format!("puzzle.test={d}/sudoku-test.csv"),
+        ),
+        (
+            "maze-hard",
+            format!("puzzle.train={d}/maze-train.csv"),
+            format!("puzzle.test={d}/maze-test.csv"),
+        ),
+        (
+            "arc-agi-1",
+            format!("puzzle.train={}", arc.display()),
+            "puzzle.test_limit=1".into(),
+        ),
+        (
+            "arc-agi-2",
+            format!("puzzle.train={}", arc.display()),
+            "puzzle.test_limit=1".into(),
+        ),
+    ];
+    for (preset, train, test) in presets {
+        let run_dir = dir.join(preset);
+        let overrides = sets(&[
+            train,
+            test,
+            "train.steps=1".into(),
+            "train.batch_size=1".into(),
+            "puzzle.test_limit=1".into(),
+            "puzzle.eval_steps=1".into(),
+        ]);
+        let out = run(trm()
+            .args(["train", "--quiet", "--config"])
+            .arg(format!("configs/{preset}.toml"))
+            .arg("--run-dir")
+            .arg(&run_dir)
+            .args(&overrides));
+        ok(&out);
+        assert!(
+            run_dir.join("checkpoints/step-000001/state.json").exists(),
+            "{preset}: no checkpoint"
+        );
+        let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+        assert!(metrics.contains("\"test\""), "{preset}: {metrics}");
+    }
+}
+
+/// A small Sudoku run (MLP-T, 4 blanks) learns: test accuracy well above what copying the givens
+/// and guessing blanks would score, and `trm eval` reports more supervision steps than trained.
+#[test]
+fn small_sudoku_run_learns_and_evaluates_with_more_steps() {
+    let dir = temp("learn");
+    let run_dir = dir.join("run");
+    let overrides = sets(
+        &[
+            "puzzle.task=sudoku",
+            "puzzle.generate_train=2000",
+            "puzzle.generate_test=64",
+            "puzzle.max_blanks=4",
+            "puzzle.puzzle_emb_len=1",
+            "model.mixer=mlp_t",
+            "model.d_model=64",
+            "model.n_heads=4",
+            "model.n=1",
+            "model.t=1",
+            "model.n_sup=2",
+            "train.batch_size=32",
+            "train.steps=200",
+            "train.lr=3e-3",
+            "train.warmup=10",
+            "train.eval_every=200",
+            "train.checkpoint_every=200",
+        ]
+        .map(String::from),
+    );
+    let out = run(trm()
+        .args(["train", "--quiet", "--run-dir"])
+        .arg(&run_dir)
+        .args(&overrides));
+    ok(&out);
+    let last: serde_json::Value = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .last()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap();
+    let token = last["test"]["per_step"][1]["token_accuracy"]
+        .as_f64()
+        .unwrap();
+    // 4 blanks of 81 cells: copying the givens and guessing 1 of 9 digits scores 95.6%.
+    let guess = (77.0 + 4.0 / 9.0) / 81.0;
+    assert!(
+        token > guess + 0.01,
+        "token accuracy {token} vs guessing {guess}"
+    );
+    let out = run(trm()
+        .args(["eval", "--checkpoint"])
+        .arg(&run_dir)
+        .args(["--steps", "4"]));
+    let table = ok(&out);
+    assert!(table.contains("| 4 |"), "{table}");
+}
+
+#[test]
+fn bad_puzzle_input_gives_one_line_errors() {
+    let dir = temp("bad");
+    let csv = dir.join("bad.csv");
+    std::fs::write(&csv, "source,question,answer\nx,1,2\n").unwrap();
+    let out = run(trm()
+        .args(["train", "--quiet", "--run-dir"])
+        .arg(dir.join("run"))
+        .args(sets(&[
+            "puzzle.task=sudoku".into(),
+            format!("puzzle.train={}", csv.display()),
+        ])));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rating"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let out = run(trm()
+        .args(["data", "arc", "--input"])
+        .arg(dir.join("missing"))
+        .arg("--out")
+        .arg(dir.join("arc")));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && err.lines().count() <= 2,
+        "{err}"
+    );
+}
