@@ -255,6 +255,10 @@ pub enum PuzzleTask {
     Sudoku,
     Maze,
     Arc,
+    /// Towers of Hanoi, next-move formulation (the full-solution one is a language-model run).
+    Hanoi,
+    /// Chess: the best move of a position, labelled by Stockfish.
+    Chess,
 }
 
 /// The puzzle head's token loss.
@@ -306,6 +310,12 @@ pub struct PuzzleConfig {
     /// Probability that a sample must run a random minimum number of steps in [2, n_sup].
     pub halt_exploration_prob: f64,
     pub loss: PuzzleLoss,
+    /// Hanoi: pegs (3 or 4), disks drawn for training (uniform in [min, max]), and the largest
+    /// number of disks tested (test N above hanoi_max_disks measures generalisation).
+    pub hanoi_pegs: usize,
+    pub hanoi_min_disks: usize,
+    pub hanoi_max_disks: usize,
+    pub hanoi_test_max_disks: usize,
     /// Supervision steps at evaluation (0 = model.n_sup); more than trained is allowed.
     pub eval_steps: usize,
 }
@@ -331,6 +341,10 @@ impl Default for PuzzleConfig {
             puzzle_emb_weight_decay: 1.0,
             halt_exploration_prob: 0.1,
             loss: PuzzleLoss::Stablemax,
+            hanoi_pegs: 3,
+            hanoi_min_disks: 1,
+            hanoi_max_disks: 6,
+            hanoi_test_max_disks: 8,
             eval_steps: 0,
         }
     }
@@ -417,8 +431,23 @@ impl Config {
             if !(0.0..=1.0).contains(&p.halt_exploration_prob) {
                 bail!("puzzle.halt_exploration_prob must be in [0, 1]");
             }
-            if p.train.is_empty() && p.task == PuzzleTask::Arc {
-                bail!("puzzle.train must name a folder built by `trm data arc` (ARC data is not generated)");
+            if p.task == PuzzleTask::Hanoi {
+                if !(3..=4).contains(&p.hanoi_pegs) {
+                    bail!("puzzle.hanoi_pegs must be 3 or 4");
+                }
+                if p.hanoi_min_disks == 0 || p.hanoi_min_disks > p.hanoi_max_disks {
+                    bail!("puzzle.hanoi_min_disks must be in 1..=puzzle.hanoi_max_disks");
+                }
+                let limit = if p.hanoi_pegs == 3 { 20 } else { 12 };
+                if p.hanoi_max_disks.max(p.hanoi_test_max_disks) > limit {
+                    bail!(
+                        "Hanoi with {} pegs supports at most {limit} disks",
+                        p.hanoi_pegs
+                    );
+                }
+            }
+            if p.train.is_empty() && matches!(p.task, PuzzleTask::Arc | PuzzleTask::Chess) {
+                bail!("puzzle.train must name a folder built by `trm data arc` (ARC) or a labelled CSV from `trm data chess` (chess): this data is not generated at start-up");
             }
             if p.train.is_empty() && p.generate_train == 0 {
                 bail!("puzzle.train is empty and puzzle.generate_train is 0: no training puzzles");

@@ -2,9 +2,10 @@
 //! puzzle solver, per supervision step (more steps than trained = test-time compute).
 
 use super::device::{dispatch, Device, OnBackend};
-use crate::config::Config;
+use crate::config::{Config, PuzzleTask};
 use crate::data::{eval_windows, expand_paths, Split};
 use crate::eval::adaptive::{adaptive_halting, AdaptiveRow};
+use crate::eval::hanoi::{evaluate_hanoi, HanoiReport};
 use crate::eval::puzzle::{evaluate_puzzles, PuzzleReport};
 use crate::eval::{evaluate_lm, EvalSet, PerplexityReport};
 use crate::run::{load_trained, load_trained_puzzle, resolve_checkpoint};
@@ -82,30 +83,39 @@ impl OnBackend for Job {
 struct PuzzleJob(EvalArgs);
 
 impl OnBackend for PuzzleJob {
-    type Output = PuzzleReport;
+    type Output = (PuzzleReport, Option<HanoiReport>);
     fn run<B: burn::tensor::backend::AutodiffBackend>(
         self,
         device: B::Device,
-    ) -> Result<PuzzleReport> {
+    ) -> Result<Self::Output> {
         let args = self.0;
         let t = load_trained_puzzle::<B::InnerBackend>(&args.checkpoint, &device)?;
         let steps = args.steps.unwrap_or(match t.config.puzzle.eval_steps {
             0 => t.model.n_sup(),
             s => s,
         });
-        Ok(evaluate_puzzles(
-            &t.model,
-            &t.data,
-            steps,
-            t.config.train.batch_size,
-            &device,
-        ))
+        let batch = t.config.train.batch_size;
+        let report = evaluate_puzzles(&t.model, &t.data, steps, batch, &device);
+        let p = &t.config.puzzle;
+        let hanoi = (p.task == PuzzleTask::Hanoi).then(|| {
+            evaluate_hanoi(
+                &t.model,
+                &t.data.test,
+                &t.data.test_groups,
+                p.hanoi_pegs,
+                p.hanoi_min_disks..=p.hanoi_max_disks,
+                t.data.seq_len - 2,
+                steps,
+                &device,
+            )
+        });
+        Ok((report, hanoi))
     }
 }
 
 fn run_puzzle(args: EvalArgs) -> Result<()> {
     let checkpoint = args.checkpoint.clone();
-    let report = dispatch(args.device, PuzzleJob(args))?;
+    let (report, hanoi) = dispatch(args.device, PuzzleJob(args))?;
     println!("{}: {}", checkpoint.display(), report.summary());
     println!("| supervision steps | exact accuracy | token accuracy | halting accuracy |");
     println!("|---|---|---|---|");
@@ -118,6 +128,13 @@ fn run_puzzle(args: EvalArgs) -> Result<()> {
             s.halt_accuracy
                 .map_or("-".into(), |h| format!("{:.1}%", 100.0 * h))
         );
+    }
+    if let Some(h) = hanoi {
+        println!(
+            "\nTowers of Hanoi ({} pegs), every move checked by the simulator:",
+            h.pegs
+        );
+        print!("{}", h.table());
     }
     Ok(())
 }

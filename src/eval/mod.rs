@@ -4,7 +4,9 @@
 pub mod adaptive;
 pub mod compare;
 pub mod cost;
+pub mod hanoi;
 pub mod perplexity;
 pub mod puzzle;
+pub mod uci;
 
 pub use perplexity::{evaluate_lm, EvalSet, PerplexityReport};

@@ -2,7 +2,8 @@
 //! the fixed test set, read from official files or generated, as `puzzle.*` in the config says.
 
 use super::arc::{ArcDataset, TestItem};
-use super::{csv, maze, sudoku, Example};
+use super::hanoi::{self, Hanoi};
+use super::{chess, csv, maze, sudoku, Example};
 use crate::config::{PuzzleConfig, PuzzleTask};
 use crate::rng::Rng;
 use anyhow::{bail, Context, Result};
@@ -16,6 +17,15 @@ pub enum TrainSource {
     Maze { side: usize, examples: Vec<Example> },
     /// ARC: every (augmentation, demonstration pair) of the built folder.
     Arc,
+    /// Hanoi next move: a uniform N in [min, max], then a uniform non-goal state.
+    Hanoi {
+        pegs: usize,
+        min: usize,
+        max: usize,
+        width: usize,
+    },
+    /// Chess: labelled positions (FEN, best move).
+    Chess(Vec<Example>),
 }
 
 pub struct PuzzleData {
@@ -28,8 +38,10 @@ pub struct PuzzleData {
     pub seq_len: usize,
     pub num_puzzle_ids: usize,
     augment: bool,
-    /// Training puzzles available (before augmentation).
+    /// Training puzzles available (before augmentation; Hanoi: states of the training sizes).
     pub train_count: usize,
+    /// Per test example, its group for per-group accuracy (Hanoi: the number of disks).
+    pub test_groups: Vec<u32>,
 }
 
 impl PuzzleData {
@@ -81,6 +93,54 @@ impl PuzzleData {
                 data.arc = Some((set, items));
                 data
             }
+            PuzzleTask::Hanoi => {
+                let (pegs, min, max) = (cfg.hanoi_pegs, cfg.hanoi_min_disks, cfg.hanoi_max_disks);
+                let width = max.max(cfg.hanoi_test_max_disks);
+                let mut rng = Rng::new(cfg.generate_seed.wrapping_mul(1_000_003).wrapping_add(1));
+                let (mut test, mut groups) = (Vec::new(), Vec::new());
+                for n in 1..=cfg.hanoi_test_max_disks {
+                    test.extend(hanoi::next_move_dataset(
+                        &mut rng,
+                        n..=n,
+                        pegs,
+                        cfg.generate_test,
+                        width,
+                    )?);
+                    groups.extend(std::iter::repeat_n(n as u32, cfg.generate_test));
+                }
+                let source = TrainSource::Hanoi {
+                    pegs,
+                    min,
+                    max,
+                    width,
+                };
+                let mut data = Self::new(cfg, source, test, hanoi::VOCAB_NEXT, width + 2);
+                data.train_count = (min..=max).map(|n| pegs.pow(n as u32) - 1).sum();
+                data.test_groups = groups;
+                data
+            }
+            PuzzleTask::Chess => {
+                let rows = chess::read_labelled(Path::new(&cfg.train))?;
+                let mut train = chess_examples(&rows, &cfg.train)?;
+                train.truncate(limit(train.len(), cfg.train_limit));
+                let test = if cfg.test.is_empty() {
+                    bail!(
+                        "puzzle.test must name a labelled CSV from `trm data chess` for chess runs"
+                    );
+                } else {
+                    let rows = chess::read_labelled(Path::new(&cfg.test))?;
+                    let mut t = chess_examples(&rows, &cfg.test)?;
+                    t.truncate(limit(t.len(), cfg.test_limit));
+                    t
+                };
+                Self::new(
+                    cfg,
+                    TrainSource::Chess(train),
+                    test,
+                    chess::VOCAB,
+                    chess::SEQ_LEN,
+                )
+            }
         };
         if data.train_count == 0 {
             bail!("no training puzzles");
@@ -99,7 +159,8 @@ impl PuzzleData {
         let train_count = match &train {
             TrainSource::Sudoku(v) => v.len(),
             TrainSource::Maze { examples, .. } => examples.len(),
-            TrainSource::Arc => 0,
+            TrainSource::Chess(v) => v.len(),
+            TrainSource::Arc | TrainSource::Hanoi { .. } => 0,
         };
         Self {
             task: cfg.task,
@@ -111,6 +172,7 @@ impl PuzzleData {
             num_puzzle_ids: 1,
             augment: cfg.augment,
             train_count,
+            test_groups: Vec::new(),
         }
     }
 
@@ -138,6 +200,22 @@ impl PuzzleData {
                 let (set, _) = self.arc.as_ref().expect("ARC data holds its dataset");
                 set.train_example(i)
             }
+            TrainSource::Hanoi {
+                pegs,
+                min,
+                max,
+                width,
+            } => {
+                let n = min + rng.below((max - min + 1) as u64) as usize;
+                let h = Hanoi::new(n, *pegs).expect("validated sizes");
+                loop {
+                    let state = h.random_state(rng);
+                    if !h.is_goal(&state) {
+                        return hanoi::next_move_example(&h, &state, *width).expect("valid state");
+                    }
+                }
+            }
+            TrainSource::Chess(examples) => examples[i].clone(),
         }
     }
 
@@ -146,7 +224,7 @@ impl PuzzleData {
             "{:?}: {} training puzzles{}, {} test puzzles, {} tokens each, vocabulary {}, {} puzzle ids",
             self.task,
             self.train_count,
-            if self.augment && !matches!(self.train, TrainSource::Arc) {
+            if self.augment && matches!(self.train, TrainSource::Sudoku(_) | TrainSource::Maze { .. }) {
                 " (augmented on the fly)"
             } else {
                 ""
@@ -224,6 +302,20 @@ fn maze_examples(
         .map(|(i, r)| {
             maze::to_example(r.question.as_bytes(), r.answer.as_bytes())
                 .with_context(|| format!("{path}: row {}", i + 2))
+        })
+        .collect()
+}
+
+/// Labelled chess positions as examples (board tokens, best move in the answer slots).
+fn chess_examples(rows: &[(String, String)], path: &str) -> Result<Vec<Example>> {
+    if rows.is_empty() {
+        bail!("{path}: no labelled positions");
+    }
+    rows.iter()
+        .enumerate()
+        .map(|(i, (fen, best))| {
+            let board = chess::parse_fen(fen).with_context(|| format!("{path}: row {}", i + 2))?;
+            chess::example(&board, best).with_context(|| format!("{path}: row {}", i + 2))
         })
         .collect()
 }
