@@ -1,9 +1,11 @@
 //! The command line: train, sample, tokenizer, data, bench.
 
 mod bench;
+mod chess;
 mod compare;
 mod device;
 mod eval;
+mod hanoi;
 mod puzzle_data;
 mod sample;
 mod train;
@@ -37,6 +39,10 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Measure training and sampling throughput of configs (results to eval/).
     Bench(bench::BenchArgs),
+    /// Evaluate a chess run against Stockfish: centipawn loss, top-1, legality, puzzles, games.
+    Chess(chess::ChessArgs),
+    /// Solve Towers of Hanoi with a language model trained on `trm data hanoi` text.
+    Hanoi(hanoi::HanoiArgs),
     /// Tokenizer tools.
     #[command(subcommand)]
     Tokenizer(TokenizerCommand),
@@ -82,6 +88,10 @@ pub enum DataCommand {
     Maze(puzzle_data::MazeArgs),
     /// Build the augmented ARC set from Kaggle-layout JSON.
     Arc(puzzle_data::ArcArgs),
+    /// Chess positions from Stockfish self-play, labelled with Stockfish's best move.
+    Chess(puzzle_data::ChessArgs),
+    /// Whole Towers of Hanoi solutions as text (Parquet) for a causal language model.
+    Hanoi(puzzle_data::HanoiArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -91,6 +101,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Chess(args) => chess::run(args),
+        Command::Hanoi(args) => hanoi::run(args),
         Command::Tokenizer(TokenizerCommand::Train {
             data,
             vocab_size,
@@ -122,5 +134,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(DataCommand::Sudoku(a)) => puzzle_data::sudoku(a),
         Command::Data(DataCommand::Maze(a)) => puzzle_data::maze(a),
         Command::Data(DataCommand::Arc(a)) => puzzle_data::arc(a),
+        Command::Data(DataCommand::Chess(a)) => puzzle_data::chess(a),
+        Command::Data(DataCommand::Hanoi(a)) => puzzle_data::hanoi(a),
     }
 }

@@ -146,3 +146,114 @@ pub fn arc(a: ArcArgs) -> Result<()> {
     println!("wrote {}: {}", a.out.display(), set.summary());
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct ChessArgs {
+    /// Output CSV `fen,best_move` (standard UCI moves).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Self-play games to draw positions from.
+    #[arg(long, default_value_t = 100)]
+    pub games: usize,
+    /// Plies played per game after the opening (each position reached is recorded once).
+    #[arg(long, default_value_t = 40)]
+    pub plies: usize,
+    /// Search depth of the labels (Stockfish's best move).
+    #[arg(long, default_value_t = 8)]
+    pub depth: u32,
+    /// Search depth of the self-play moves (30% of them are random instead).
+    #[arg(long, default_value_t = 2)]
+    pub play_depth: u32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = crate::eval::uci::DEFAULT_ENGINE_PATH)]
+    pub engine: PathBuf,
+    /// Folder of lichess chess-openings .tsv files: each game starts from a random opening line.
+    #[arg(long)]
+    pub openings: Option<PathBuf>,
+}
+
+pub fn chess(a: ChessArgs) -> Result<()> {
+    use crate::data::puzzle::chess;
+    use crate::eval::uci::{Engine, Limit};
+    let openings = match &a.openings {
+        Some(dir) => chess::opening_lines(dir)?,
+        None => Vec::new(),
+    };
+    let mut engine = Engine::start(&a.engine, &[])?;
+    let mut rng = Rng::new(a.seed);
+    let fens = chess::self_play_positions(
+        &mut engine,
+        &openings,
+        &mut rng,
+        a.games,
+        a.plies,
+        Limit::Depth(a.play_depth),
+    )?;
+    let rows = chess::label_positions(&mut engine, &fens, Limit::Depth(a.depth))?;
+    chess::write_labelled(&a.out, &rows)?;
+    println!(
+        "wrote {}: {} positions from {} self-play games, labelled by the engine at depth {}",
+        a.out.display(),
+        rows.len(),
+        a.games,
+        a.depth
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct HanoiArgs {
+    /// Output Parquet with a `text` column: one whole solution per row, e.g.
+    /// `hanoi 2 disks 3 pegs: 01 02 12.` (for a causal language model).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 3)]
+    pub pegs: usize,
+    #[arg(long, default_value_t = 1)]
+    pub min_disks: usize,
+    #[arg(long, default_value_t = 6)]
+    pub max_disks: usize,
+    /// Rows per number of disks (the order is shuffled).
+    #[arg(long, default_value_t = 100)]
+    pub copies: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn hanoi(a: HanoiArgs) -> Result<()> {
+    use crate::data::puzzle::hanoi::{solution_text, Hanoi};
+    if a.min_disks == 0 || a.min_disks > a.max_disks || a.copies == 0 {
+        bail!("need 1 <= --min-disks <= --max-disks and --copies >= 1");
+    }
+    let mut rows = Vec::new();
+    for n in a.min_disks..=a.max_disks {
+        let text = solution_text(&Hanoi::new(n, a.pegs)?);
+        rows.extend(std::iter::repeat_n(text.trim_end().to_string(), a.copies));
+    }
+    let mut rng = Rng::new(a.seed);
+    for i in (1..rows.len()).rev() {
+        rows.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let tmp = a
+        .out
+        .with_extension(format!("lines-{}.txt", std::process::id()));
+    std::fs::write(&tmp, rows.join("\n") + "\n")?;
+    let stats = crate::data::convert_to_parquet(
+        std::slice::from_ref(&tmp),
+        &a.out,
+        crate::data::DocSplit::Line,
+        "text",
+    );
+    let _ = std::fs::remove_file(&tmp);
+    let stats = stats?;
+    println!(
+        "wrote {}: {} solutions of {}-{} disks on {} pegs",
+        a.out.display(),
+        stats.rows,
+        a.min_disks,
+        a.max_disks,
+        a.pegs
+    );
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! compute per token, model comparisons, and puzzle accuracy (ARC voting included).
 
 pub mod adaptive;
+pub mod chess;
 pub mod compare;
 pub mod cost;
 pub mod hanoi;

@@ -22,9 +22,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use cozy_chess::{
-    get_pawn_attacks, BitBoard, Board, Color, File, GameStatus, Move, Piece, Rank, Square,
-};
+use cozy_chess::{get_pawn_attacks, BitBoard, Color, File, Move, Piece, Rank, Square};
+pub use cozy_chess::{Board, GameStatus};
 use serde::{Deserialize, Serialize};
 
 use super::{Example, PAD};
