@@ -1,5 +1,5 @@
-//! The baseline the TRM is compared against: a standard pre-norm decoder (RoPE attention, SwiGLU,
-//! weightless RMSNorm) built from the same blocks, run once per token instead of recursed.
+//! The baseline the TRM is compared against: a standard pre-norm decoder (RoPE attention, or MLP-T
+//! for puzzles; SwiGLU, weightless RMSNorm) built from the same blocks, run once instead of recursed.
 
 use crate::config::ModelConfig;
 use crate::nn::{rms_norm, AttnMask, Block, Init, Rope};
@@ -15,7 +15,7 @@ impl<B: Backend> Transformer<B> {
     pub fn new(init: &mut Init<B>, cfg: &ModelConfig, max_len: usize) -> Self {
         let d = cfg.d_model;
         let blocks = (0..cfg.n_layers)
-            .map(|_| Block::attention(init, d, cfg.n_heads, cfg.ffn_inner()).pre_norm())
+            .map(|_| Block::from_config(init, cfg, max_len).pre_norm())
             .collect();
         let rope = Rope::new(d / cfg.n_heads, max_len, cfg.rope_theta, init.device);
         Self { blocks, rope }

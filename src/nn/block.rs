@@ -2,6 +2,7 @@
 //! and the standard pre-norm block of the transformer baseline, h = h + mix(rms(h)); h = h + swiglu(rms(h)).
 
 use super::{rms_norm, Attention, AttnMask, Init, MlpT, Rope, SwiGlu};
+use crate::config::{Mixer, ModelConfig};
 use burn::prelude::*;
 
 #[derive(Module, Debug)]
@@ -30,6 +31,19 @@ impl<B: Backend> Block<B> {
     pub fn pre_norm(mut self) -> Self {
         self.pre_norm = true;
         self
+    }
+
+    /// A block with the configured token mixer: attention, or MLP-T over `max_len` positions.
+    pub fn from_config(init: &mut Init<B>, cfg: &ModelConfig, max_len: usize) -> Self {
+        let d = cfg.d_model;
+        match cfg.mixer {
+            Mixer::Attention => Self::attention(init, d, cfg.n_heads, cfg.ffn_inner()),
+            Mixer::MlpT => {
+                let inner = (cfg.expansion * max_len as f64 * 2.0 / 3.0).round() as usize;
+                let mix = Mix::MlpT(MlpT::new(init, max_len, inner.max(1)));
+                Self::new(init, mix, d, cfg.ffn_inner())
+            }
+        }
     }
 
     pub fn attention(init: &mut Init<B>, d: usize, n_heads: usize, ffn_inner: usize) -> Self {

@@ -6,8 +6,8 @@
 //! deep_recursion(x, y, z):    T-1 latent_recursions without gradient, one with gradient
 //! ```
 
-use crate::config::{Mixer, ModelConfig, YInit};
-use crate::nn::{trunc_normal, AttnMask, Block, Init, Linear, Mix, MlpT, Rope};
+use crate::config::{ModelConfig, YInit};
+use crate::nn::{trunc_normal, AttnMask, Block, Init, Linear, Rope};
 use burn::module::{AutodiffModule, Param};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -23,14 +23,7 @@ impl<B: Backend> Net<B> {
     fn new(init: &mut Init<B>, cfg: &ModelConfig, max_len: usize) -> Self {
         let d = cfg.d_model;
         let blocks = (0..cfg.n_layers)
-            .map(|_| match cfg.mixer {
-                Mixer::Attention => Block::attention(init, d, cfg.n_heads, cfg.ffn_inner()),
-                Mixer::MlpT => {
-                    let inner = (cfg.expansion * max_len as f64 * 2.0 / 3.0).round() as usize;
-                    let mix = Mix::MlpT(MlpT::new(init, max_len, inner.max(1)));
-                    Block::new(init, mix, d, cfg.ffn_inner())
-                }
-            })
+            .map(|_| Block::from_config(init, cfg, max_len))
             .collect();
         let rope = Rope::new(d / cfg.n_heads, max_len, cfg.rope_theta, init.device);
         Self { blocks, rope }
