@@ -376,3 +376,60 @@ fn bad_puzzle_input_gives_one_line_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn puzzle_runs_resume_from_their_checkpoint() {
+    let dir = temp("resume");
+    let run_dir = dir.join("run");
+    let base = sets(
+        &[
+            "puzzle.task=maze",
+            "puzzle.maze_side=7",
+            "puzzle.maze_min_path=8",
+            "puzzle.generate_train=16",
+            "puzzle.generate_test=4",
+            "puzzle.puzzle_emb_len=1",
+            "model.d_model=16",
+            "model.n_heads=2",
+            "model.n=1",
+            "model.t=1",
+            "train.batch_size=4",
+            "train.steps=2",
+            "train.checkpoint_every=2",
+            "train.eval_every=2",
+        ]
+        .map(String::from),
+    );
+    ok(&run(trm()
+        .args(["train", "--quiet", "--run-dir"])
+        .arg(&run_dir)
+        .args(&base)));
+    ok(&run(trm()
+        .args(["train", "--quiet", "--resume"])
+        .arg(&run_dir)
+        .args(["--set", "train.steps=4"])));
+    let steps: Vec<u64> = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, vec![1, 2, 3, 4]);
+    assert!(run_dir.join("checkpoints/step-000004/state.json").exists());
+    // The data settings shape the run: changing them on resume is refused in one line.
+    let out = run(trm()
+        .args(["train", "--quiet", "--resume"])
+        .arg(&run_dir)
+        .args([
+            "--set",
+            "train.steps=6",
+            "--set",
+            "puzzle.generate_train=32",
+        ]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot change"), "{err}");
+}

@@ -309,7 +309,7 @@ pub fn train_puzzles<B: AutodiffBackend>(
     if opts.resume {
         tb.session_start(state.step + 1)?;
     }
-    let mut metrics = Metrics::open(&run, state.step)?;
+    let mut metrics = open_metrics(&run, state.step)?;
     let progress = Progress::new(opts.verbose, cfg.steps, state.step);
     progress.println(format!(
         "trm: {parameters} parameters; {}; run folder {}",
@@ -370,7 +370,13 @@ pub fn train_puzzles<B: AutodiffBackend>(
             progress.println(format!("step {step}: test {}", r.summary()));
             report = Some(r);
         }
-        metrics.write(step, &log, state.train_seconds, report.as_ref())?;
+        write_metrics(
+            &mut metrics,
+            step,
+            &log,
+            state.train_seconds,
+            report.as_ref(),
+        )?;
         if report.is_some() {
             last_report = report;
         }
@@ -475,32 +481,20 @@ fn prepare_run_dir(run: &RunDir, opts: &PuzzleTrainOptions) -> Result<Config> {
     Ok(opts.config.clone())
 }
 
-/// metrics.jsonl for puzzle runs: one line per update (lines past a resumed checkpoint dropped).
-struct Metrics {
-    file: std::fs::File,
-}
-
-impl Metrics {
-    fn open(run: &RunDir, resume_step: u64) -> Result<Self> {
-        Ok(Self {
-            file: open_metrics(run, resume_step)?,
-        })
+/// One line of metrics.jsonl for a puzzle run: the update's log, and the test report if any.
+fn write_metrics(
+    file: &mut std::fs::File,
+    step: u64,
+    log: &PuzzleStepLog,
+    train_seconds: f64,
+    report: Option<&PuzzleReport>,
+) -> Result<()> {
+    let mut line = serde_json::to_value(log)?;
+    line["step"] = step.into();
+    line["train_seconds"] = train_seconds.into();
+    if let Some(r) = report {
+        line["test"] = serde_json::to_value(r)?;
     }
-
-    fn write(
-        &mut self,
-        step: u64,
-        log: &PuzzleStepLog,
-        train_seconds: f64,
-        report: Option<&PuzzleReport>,
-    ) -> Result<()> {
-        let mut line = serde_json::to_value(log)?;
-        line["step"] = step.into();
-        line["train_seconds"] = train_seconds.into();
-        if let Some(r) = report {
-            line["test"] = serde_json::to_value(r)?;
-        }
-        writeln!(self.file, "{line}")?;
-        Ok(())
-    }
+    writeln!(file, "{line}")?;
+    Ok(())
 }
