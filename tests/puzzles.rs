@@ -4,8 +4,10 @@
 
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
+
+mod common;
+use common::{ok, run, sets, temp, trm};
 use trm::config::{Config, PuzzleTask};
 use trm::data::puzzle::source::PuzzleData;
 use trm::nn::loss::{log_stablemax, token_nll_stablemax};
@@ -121,40 +123,6 @@ fn carry_keeps_puzzles_until_they_halt_and_sign_sgd_moves_used_rows_by_lr() {
 
 // ---------------------------------------------------------------------------------------------
 // Through the binary.
-
-fn trm() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trm"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("trm runs")
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "trm failed:\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("trm-puzzles-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn sets(items: &[String]) -> Vec<String> {
-    items
-        .iter()
-        .flat_map(|s| ["--set".to_string(), s.clone()])
-        .collect()
-}
 
 #[test]
 fn generated_csv_reads_back_with_pythons_csv_module() {

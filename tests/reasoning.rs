@@ -3,37 +3,10 @@
 //! Stockfish-judged evaluation, and clear errors for a missing engine.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn trm() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trm"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "trm failed:\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("trm-reasoning-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn sets(items: &[&str]) -> Vec<String> {
-    items
-        .iter()
-        .flat_map(|s| ["--set".to_string(), s.to_string()])
-        .collect()
-}
+mod common;
+use common::{ok, sets, temp, trm};
 
 /// A shared data file, or None (that part of a test is skipped, with a note).
 fn shared(path: &str) -> Option<PathBuf> {
