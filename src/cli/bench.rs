@@ -40,6 +40,12 @@ impl OnBackend for Job {
         let mut results = Vec::new();
         for path in &args.configs {
             let config = Config::load(path, &args.overrides)?;
+            if config.is_puzzle() {
+                anyhow::bail!(
+                    "{}: a puzzle config (puzzle.task is set); compare puzzle models with `trm train` and `trm eval`, as in eval/puzzles.md",
+                    path.display()
+                );
+            }
             let vocab = TextTokenizer::from_spec(&config.data.tokenizer)?.vocab_size();
             let name = path
                 .file_stem()

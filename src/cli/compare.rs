@@ -127,6 +127,12 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let mut configs: Vec<(String, Config)> = Vec::new();
     for path in &args.configs {
         let mut config = Config::load(path, &args.overrides)?;
+        if config.is_puzzle() {
+            anyhow::bail!(
+                "{}: a puzzle config (puzzle.task is set); compare puzzle models with `trm train` and `trm eval`, as in eval/puzzles.md",
+                path.display()
+            );
+        }
         let name = path
             .file_stem()
             .unwrap_or_default()
