@@ -350,6 +350,26 @@ impl Default for PuzzleConfig {
     }
 }
 
+impl PuzzleConfig {
+    /// Supervision steps at evaluation for a model trained with `n_sup` (1 for the baseline).
+    pub fn eval_steps_for(&self, n_sup: usize) -> usize {
+        if self.eval_steps == 0 {
+            n_sup
+        } else {
+            self.eval_steps
+        }
+    }
+
+    /// The generator of stream `stream` (0 training, 1 test) of the generated data.
+    pub fn generation_rng(&self, stream: u64) -> crate::rng::Rng {
+        crate::rng::Rng::new(
+            self.generate_seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(stream),
+        )
+    }
+}
+
 impl Config {
     pub fn is_puzzle(&self) -> bool {
         self.puzzle.task != PuzzleTask::None
@@ -453,15 +473,8 @@ impl Config {
                 bail!("puzzle.train is empty and puzzle.generate_train is 0: no training puzzles");
             }
             if p.task == PuzzleTask::Maze && p.train.is_empty() {
-                if p.maze_side < 5 {
-                    bail!("puzzle.maze_side must be at least 5");
-                }
-                if p.maze_min_path * 3 > p.maze_side * p.maze_side {
-                    bail!(
-                        "puzzle.maze_min_path ({}) is too long for {}x{} mazes: keep it below a third of the cells",
-                        p.maze_min_path, p.maze_side, p.maze_side
-                    );
-                }
+                crate::data::puzzle::maze::check_size(p.maze_side, p.maze_min_path)
+                    .context("puzzle.maze_side / puzzle.maze_min_path")?;
             }
             return Ok(());
         }

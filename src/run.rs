@@ -39,6 +39,40 @@ impl RunDir {
     pub fn checkpoints(&self) -> Checkpoints {
         Checkpoints::new(&self.root)
     }
+
+    /// Start a new run here: refuse a folder that already holds one, create it, save `config`.
+    pub fn create(&self, config: &Config) -> Result<()> {
+        if self.checkpoints().resolve(Which::Latest)?.is_some() {
+            bail!(
+                "{} already holds a training run: use --resume {0} to continue it, or another --run-dir",
+                self.root.display()
+            );
+        }
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create run folder {}", self.root.display()))?;
+        self.save_config(config)
+    }
+
+    /// Resume: the saved config, after checking that `config` keeps its model.* settings (they
+    /// shape the saved weights). The caller checks its own data settings, then saves `config`.
+    pub fn resumed_config(&self, config: &Config) -> Result<Config> {
+        if !self.config().exists() {
+            bail!(
+                "--resume {}: no config.toml there, so it is not a run folder",
+                self.root.display()
+            );
+        }
+        let saved = Config::load(&self.config(), &[])?;
+        if saved.model != config.model {
+            bail!("--resume {}: model.* settings cannot change when resuming (they shape the saved weights)", self.root.display());
+        }
+        Ok(saved)
+    }
+
+    /// Write the run's config.toml (atomically).
+    pub fn save_config(&self, config: &Config) -> Result<()> {
+        checkpoint::write_atomic(&self.config(), config.to_toml().as_bytes())
+    }
 }
 
 /// A trained model ready for inference (the EMA weights), with its config and tokenizer.
@@ -134,14 +168,7 @@ pub fn load_trained_puzzle<B: Backend>(
         );
     }
     let data = PuzzleData::load(&config.puzzle)?;
-    let model = PuzzleModel::new(
-        &config.model,
-        &config.puzzle,
-        data.vocab_size,
-        data.seq_len,
-        data.num_puzzle_ids,
-        device,
-    );
+    let model = PuzzleModel::for_data(&config, &data, device);
     let model = checkpoint::load_module(model, &checkpoint, "ema", device)?;
     Ok(TrainedPuzzle {
         config,

@@ -90,10 +90,9 @@ impl OnBackend for PuzzleJob {
     ) -> Result<Self::Output> {
         let args = self.0;
         let t = load_trained_puzzle::<B::InnerBackend>(&args.checkpoint, &device)?;
-        let steps = args.steps.unwrap_or(match t.config.puzzle.eval_steps {
-            0 => t.model.n_sup(),
-            s => s,
-        });
+        let steps = args
+            .steps
+            .unwrap_or(t.config.puzzle.eval_steps_for(t.model.n_sup()));
         let batch = t.config.train.batch_size;
         let report = evaluate_puzzles(&t.model, &t.data, steps, batch, &device);
         let p = &t.config.puzzle;

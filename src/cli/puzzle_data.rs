@@ -4,7 +4,7 @@
 use crate::data::puzzle::csv::{write_csv, PuzzleRow};
 use crate::data::puzzle::{arc, maze, sudoku};
 use crate::rng::Rng;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -98,17 +98,7 @@ pub fn maze(a: MazeArgs) -> Result<()> {
     if a.count == 0 {
         bail!("--count must be at least 1");
     }
-    if a.side < 5 {
-        bail!("--side must be at least 5");
-    }
-    if a.min_path * 3 > a.side * a.side {
-        bail!(
-            "--min-path {} is too long for {}x{} mazes: keep it below a third of the cells",
-            a.min_path,
-            a.side,
-            a.side
-        );
-    }
+    maze::check_size(a.side, a.min_path).context("--side / --min-path")?;
     let mut rng = Rng::new(a.seed);
     let rows: Vec<PuzzleRow> = (0..a.count)
         .map(|_| {

@@ -93,7 +93,8 @@ pub fn puzzle_batch<B: Backend>(examples: &[Example], device: &B::Device) -> Puz
     }
 }
 
-fn host_f64<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+/// A tensor's values on the host as f64.
+pub fn host_f64<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     t.into_data()
         .convert::<f64>()
         .to_vec::<f64>()

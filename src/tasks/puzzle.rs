@@ -81,6 +81,22 @@ impl<B: Backend> PuzzleModel<B> {
         }
     }
 
+    /// The model `config` describes, sized for `data` (vocabulary, grid length, puzzle ids).
+    pub fn for_data(
+        config: &crate::config::Config,
+        data: &crate::data::puzzle::source::PuzzleData,
+        device: &B::Device,
+    ) -> Self {
+        Self::new(
+            &config.model,
+            &config.puzzle,
+            data.vocab_size,
+            data.seq_len,
+            data.num_puzzle_ids,
+            device,
+        )
+    }
+
     pub fn n_sup(&self) -> usize {
         self.n_sup
     }

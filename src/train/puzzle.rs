@@ -18,7 +18,7 @@ use super::trainer::{open_metrics, Progress};
 use crate::config::{Config, PuzzleConfig};
 use crate::data::puzzle::source::PuzzleData;
 use crate::data::puzzle::Example;
-use crate::eval::puzzle::{evaluate_puzzles, puzzle_batch, PuzzleReport};
+use crate::eval::puzzle::{evaluate_puzzles, host_f64, puzzle_batch, PuzzleReport};
 use crate::log::TbWriter;
 use crate::rng::Rng;
 use crate::run::RunDir;
@@ -72,14 +72,7 @@ pub struct PuzzleStepLog {
 
 impl<B: AutodiffBackend> PuzzleLearner<B> {
     pub fn new(config: Config, data: &PuzzleData, device: &B::Device) -> Self {
-        let model = PuzzleModel::<B>::new(
-            &config.model,
-            &config.puzzle,
-            data.vocab_size,
-            data.seq_len,
-            data.num_puzzle_ids,
-            device,
-        );
+        let model = PuzzleModel::<B>::for_data(&config, data, device);
         let optim = Adam::from_config(&config.train).init();
         let ema = model.valid();
         let b = config.train.batch_size;
@@ -159,8 +152,8 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
         }
 
         // Halting: the official rule, exploration included (a fresh minimum drawn every step).
-        let exact = host(loss.exact.clone());
-        let q = out.q.clone().map(host);
+        let exact = host_f64(loss.exact.clone());
+        let q = out.q.clone().map(host_f64);
         let explore = self.config.puzzle.halt_exploration_prob;
         let c = &mut self.carry;
         let mut steps_sum = 0usize;
@@ -184,7 +177,7 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
         }
         log.mean_steps = (log.halted > 0).then(|| steps_sum as f64 / log.halted as f64);
         log.exact_accuracy = exact.iter().sum::<f64>() / b as f64;
-        log.token_accuracy = host(loss.token_accuracy.clone()).iter().sum::<f64>() / b as f64;
+        log.token_accuracy = host_f64(loss.token_accuracy.clone()).iter().sum::<f64>() / b as f64;
 
         let mut grads = GradientsParams::from_grads(loss.total.backward(), &self.model);
         c.state = Some(out.state.detach());
@@ -232,10 +225,6 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
     }
 }
 
-fn host<B: Backend>(t: Tensor<B, 1>) -> Vec<f64> {
-    t.into_data().convert::<f64>().to_vec().expect("float data")
-}
-
 fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
     t.into_scalar().elem()
 }
@@ -279,11 +268,8 @@ pub fn train_puzzles<B: AutodiffBackend>(
     let config = prepare_run_dir(&run, &opts)?;
     let cfg = &config.train;
     let data = PuzzleData::load(&config.puzzle)?;
-    let eval_steps = match config.puzzle.eval_steps {
-        0 => config.model.n_sup,
-        s => s,
-    };
     let mut learner = PuzzleLearner::<B>::new(config.clone(), &data, device);
+    let eval_steps = config.puzzle.eval_steps_for(learner.model.n_sup());
     let parameters = learner.model.num_params();
     let mut state = PuzzleTrainState {
         step: 0,
@@ -442,42 +428,29 @@ fn log_report(tb: &mut TbWriter, r: &PuzzleReport, step: u64) -> Result<()> {
 /// New run: create the folder and save the config. Resume: only settings that do not shape the
 /// weights or the data may change.
 fn prepare_run_dir(run: &RunDir, opts: &PuzzleTrainOptions) -> Result<Config> {
-    if opts.resume {
-        let saved = Config::load(&run.config(), &[])?;
-        if saved.model != opts.config.model {
-            bail!(
-                "--resume {}: model.* settings cannot change when resuming",
-                run.root.display()
-            );
-        }
-        let data_of = |p: &PuzzleConfig| {
-            (
-                p.task,
-                p.train.clone(),
-                p.test.clone(),
-                p.train_limit,
-                p.generate_train,
-                p.generate_seed,
-                p.puzzle_emb_len,
-            )
-        };
-        if data_of(&saved.puzzle) != data_of(&opts.config.puzzle) {
-            bail!(
-                "--resume {}: the puzzle data settings cannot change when resuming",
-                run.root.display()
-            );
-        }
-    } else {
-        if run.checkpoints().resolve(Which::Latest)?.is_some() {
-            bail!(
-                "{} already holds a training run: use --resume {0} to continue it, or another --run-dir",
-                run.root.display()
-            );
-        }
-        std::fs::create_dir_all(&run.root)
-            .with_context(|| format!("cannot create run folder {}", run.root.display()))?;
+    if !opts.resume {
+        run.create(&opts.config)?;
+        return Ok(opts.config.clone());
     }
-    checkpoint::write_atomic(&run.config(), opts.config.to_toml().as_bytes())?;
+    let saved = run.resumed_config(&opts.config)?;
+    let data_of = |p: &PuzzleConfig| {
+        (
+            p.task,
+            p.train.clone(),
+            p.test.clone(),
+            p.train_limit,
+            p.generate_train,
+            p.generate_seed,
+            p.puzzle_emb_len,
+        )
+    };
+    if data_of(&saved.puzzle) != data_of(&opts.config.puzzle) {
+        bail!(
+            "--resume {}: the puzzle data settings cannot change when resuming",
+            run.root.display()
+        );
+    }
+    run.save_config(&opts.config)?;
     Ok(opts.config.clone())
 }
 

@@ -302,16 +302,7 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
 /// New run: create the folder, save config and tokenizer. Resume: read them back from the folder.
 fn prepare_run_dir(run: &RunDir, opts: &TrainOptions) -> Result<(Config, TextTokenizer)> {
     if opts.resume {
-        if !run.config().exists() {
-            bail!(
-                "--resume {}: no config.toml there, so it is not a run folder",
-                run.root.display()
-            );
-        }
-        let saved = Config::load(&run.config(), &[])?;
-        if saved.model != opts.config.model {
-            bail!("--resume {}: model.* settings cannot change when resuming (they shape the saved weights)", run.root.display());
-        }
+        let saved = run.resumed_config(&opts.config)?;
         if saved.data.tokenizer != opts.config.data.tokenizer {
             bail!(
                 "--resume {}: data.tokenizer cannot change when resuming",
@@ -319,20 +310,12 @@ fn prepare_run_dir(run: &RunDir, opts: &TrainOptions) -> Result<(Config, TextTok
             );
         }
         // Other overrides (more steps, another learning rate) become part of the run's config.
-        checkpoint::write_atomic(&run.config(), opts.config.to_toml().as_bytes())?;
+        run.save_config(&opts.config)?;
         let tokenizer = TextTokenizer::from_file(&run.tokenizer())?;
         return Ok((opts.config.clone(), tokenizer));
     }
-    if run.checkpoints().resolve(Which::Latest)?.is_some() {
-        bail!(
-            "{} already holds a training run: use --resume {0} to continue it, or another --run-dir",
-            run.root.display()
-        );
-    }
     let tokenizer = TextTokenizer::from_spec(&opts.config.data.tokenizer)?;
-    std::fs::create_dir_all(&run.root)
-        .with_context(|| format!("cannot create run folder {}", run.root.display()))?;
-    checkpoint::write_atomic(&run.config(), opts.config.to_toml().as_bytes())?;
+    run.create(&opts.config)?;
     tokenizer.save(&run.tokenizer())?;
     Ok((opts.config.clone(), tokenizer))
 }

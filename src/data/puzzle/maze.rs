@@ -157,6 +157,20 @@ fn place(
     Some((question, answer))
 }
 
+/// Whether `generate` can make `side` x `side` mazes with a shortest path longer than `min_path`:
+/// the side must be at least 5 and the path below a third of the cells.
+pub fn check_size(side: usize, min_path: usize) -> Result<()> {
+    if side < 5 {
+        bail!("maze side {side} is too small: it must be at least 5");
+    }
+    if min_path * 3 > side * side {
+        bail!(
+            "a shortest path longer than {min_path} cells is too long for {side}x{side} mazes: keep it below a third of the cells"
+        );
+    }
+    Ok(())
+}
+
 /// A random maze of `side` x `side` cells whose shortest S->G path is unique and has more than
 /// `min_path` cells, counting S and G (Maze-Hard: side 30, min_path 110). Returns the question
 /// and the answer as characters of "# SGo".

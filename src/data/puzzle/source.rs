@@ -96,7 +96,7 @@ impl PuzzleData {
             PuzzleTask::Hanoi => {
                 let (pegs, min, max) = (cfg.hanoi_pegs, cfg.hanoi_min_disks, cfg.hanoi_max_disks);
                 let width = max.max(cfg.hanoi_test_max_disks);
-                let mut rng = Rng::new(cfg.generate_seed.wrapping_mul(1_000_003).wrapping_add(1));
+                let mut rng = cfg.generation_rng(1);
                 let (mut test, mut groups) = (Vec::new(), Vec::new());
                 for n in 1..=cfg.hanoi_test_max_disks {
                     test.extend(hanoi::next_move_dataset(
@@ -245,11 +245,7 @@ fn sudoku_pairs(
     stream: u64,
 ) -> Result<Vec<([u8; 81], [u8; 81])>> {
     if path.is_empty() {
-        let mut rng = Rng::new(
-            cfg.generate_seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(stream),
-        );
+        let mut rng = cfg.generation_rng(stream);
         let blanks = (cfg.max_blanks > 0).then_some(cfg.max_blanks);
         return Ok((0..count)
             .map(|_| {
@@ -281,11 +277,7 @@ fn maze_examples(
     stream: u64,
 ) -> Result<Vec<Example>> {
     if path.is_empty() {
-        let mut rng = Rng::new(
-            cfg.generate_seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(stream),
-        );
+        let mut rng = cfg.generation_rng(stream);
         return (0..count)
             .map(|_| {
                 let (q, a) = maze::generate(&mut rng, cfg.maze_side, cfg.maze_min_path);
