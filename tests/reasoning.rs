@@ -160,6 +160,13 @@ fn chess_data_training_and_stockfish_evaluation() {
         ]))
         .output()
         .unwrap());
+    // The training-time test report decodes legal moves: top-1 and legality are shares.
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    for key in ["chess_top1", "chess_legal"] {
+        let share = last["test"][key].as_f64().expect(key);
+        assert!((0.0..=1.0).contains(&share), "{key} {share}");
+    }
     let mut cmd = trm();
     cmd.args([
         "chess",
@@ -182,6 +189,8 @@ fn chess_data_training_and_stockfish_evaluation() {
     assert_eq!(json["games"], 1);
     let legal = json["legal_rate"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&legal));
+    let random = json["random_top1"].as_f64().unwrap();
+    assert!(random > 0.0 && random <= 1.0, "{random}");
     assert_eq!(json["puzzles"].as_u64().unwrap() > 0, mates.is_some());
     assert!(json["mean_cp_loss"].as_f64().unwrap() >= 0.0);
 

@@ -36,6 +36,9 @@ pub struct ChessReport {
     pub legal_rate: f64,
     /// Share where the legal-restricted move equals the engine's best move.
     pub top1: f64,
+    /// Expected top-1 agreement of a uniformly random legal move (mean of 1 / legal moves).
+    #[serde(default)]
+    pub random_top1: f64,
     /// Mean centipawn loss of the legal-restricted move (each capped at 1000).
     pub mean_cp_loss: f64,
     pub puzzles: usize,
@@ -52,10 +55,11 @@ pub struct ChessReport {
 impl ChessReport {
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{} positions: legal (unrestricted) {:.1}%, top-1 agreement {:.1}%, mean centipawn loss {:.0}",
+            "{} positions: legal (unrestricted) {:.1}%, top-1 agreement {:.1}% (random legal move {:.1}%), mean centipawn loss {:.0}",
             self.positions,
             100.0 * self.legal_rate,
             100.0 * self.top1,
+            100.0 * self.random_top1,
             self.mean_cp_loss
         );
         if self.puzzles > 0 {
@@ -86,7 +90,7 @@ impl ChessReport {
     }
 }
 
-/// The model's moves for a set of boards: (unrestricted argmax move, best legal move).
+/// The model's moves for a set of boards: (unrestricted move, best legal move).
 pub fn model_moves<B: Backend>(
     model: &PuzzleModel<B>,
     boards: &[Board],
@@ -108,40 +112,30 @@ pub fn model_moves<B: Backend>(
             .forward_steps(&batch, steps)
             .pop()
             .expect("steps >= 1")
-            .logits
-            .narrow(1, chess::FROM_SLOT, 3);
-        let values: Vec<f32> = logits
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("floats");
-        let per = 3 * chess::VOCAB;
-        for (i, board) in chunk.iter().enumerate() {
-            let slots = &values[i * per..(i + 1) * per];
-            let tokens: Vec<u8> = slots
-                .chunks(chess::VOCAB)
-                .map(|v| argmax(v) as u8)
-                .collect();
-            let raw = chess::decode_move(&tokens)
-                .map_or("0000".into(), |(f, t, p)| chess::to_uci(f, t, p));
-            let (from, to, promo) = chess::answer_logits(slots).expect("3 slots");
-            out.push((raw, chess::best_legal_move(board, from, to, promo)));
-        }
+            .logits;
+        out.extend(decode_moves(chunk, logits));
     }
     out
 }
 
-fn argmax(v: &[f32]) -> usize {
-    v.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &x)| {
-            if x > best.1 {
-                (i, x)
-            } else {
-                best
-            }
+/// (unrestricted move, best legal move) for each board from the model's logits
+/// `[boards, SEQ_LEN, VOCAB]` (see [`chess::MoveScores`]).
+pub fn decode_moves<B: Backend>(boards: &[Board], logits: Tensor<B, 3>) -> Vec<(String, String)> {
+    let values: Vec<f32> = logits
+        .narrow(1, 0, 64)
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("floats");
+    let per = 64 * chess::VOCAB;
+    boards
+        .iter()
+        .zip(values.chunks(per))
+        .map(|(board, cells)| {
+            let scores = chess::MoveScores::new(board, cells).expect("64 squares of logits");
+            (scores.unrestricted(), scores.best_legal(board))
         })
-        .0
+        .collect()
 }
 
 /// Evaluate on labelled test positions (FEN, best move), puzzles and games.
@@ -163,9 +157,10 @@ pub fn evaluate_chess<B: Backend>(
         opponent_elo: opts.opponent_elo,
         ..Default::default()
     };
-    let (mut legal, mut top1, mut loss) = (0usize, 0usize, 0i64);
+    let (mut legal, mut top1, mut loss, mut random) = (0usize, 0usize, 0i64, 0.0);
     for (((fen, _), board), (raw, played)) in test.iter().zip(&boards).zip(&moves) {
         legal += usize::from(chess::is_legal(board, raw));
+        random += 1.0 / chess::legal_moves_uci(board).len().max(1) as f64;
         let best = engine.best_move(fen, limit)?;
         if *played == best.best {
             top1 += 1;
@@ -177,6 +172,7 @@ pub fn evaluate_chess<B: Backend>(
     let n = test.len().max(1) as f64;
     report.legal_rate = legal as f64 / n;
     report.top1 = top1 as f64 / n;
+    report.random_top1 = random / n;
     report.mean_cp_loss = loss as f64 / n;
 
     for line in &opts.puzzles {

@@ -3,8 +3,10 @@
 //! and mean steps when halting on the Q head, and for ARC the paper's pass@1 / pass@2 by voting.
 
 use crate::data::puzzle::arc::{pass_at_k, vote, Prediction};
+use crate::data::puzzle::chess;
 use crate::data::puzzle::source::PuzzleData;
 use crate::data::puzzle::Example;
+use crate::eval::chess::decode_moves;
 use crate::tasks::puzzle::{correctness, PuzzleBatch, PuzzleModel};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -31,12 +33,20 @@ pub struct PuzzleReport {
     /// ARC: per-task pass@1 and pass@2 after voting over augmentations (final step).
     pub pass_at_1: Option<f64>,
     pub pass_at_2: Option<f64>,
+    /// Chess (final step): share of test positions where the best legal move under the model
+    /// is the labelled one, and where its unrestricted move is legal.
+    #[serde(default)]
+    pub chess_top1: Option<f64>,
+    #[serde(default)]
+    pub chess_legal: Option<f64>,
 }
 
 impl PuzzleReport {
-    /// Exact accuracy at the last step evaluated (the model-selection metric; ARC: pass@2).
+    /// Exact accuracy at the last step evaluated (the model-selection metric; ARC: pass@2,
+    /// chess: top-1 legal move).
     pub fn score(&self) -> f64 {
         self.pass_at_2
+            .or(self.chess_top1)
             .unwrap_or_else(|| self.per_step.last().map_or(0.0, |s| s.exact_accuracy))
     }
 
@@ -68,6 +78,13 @@ impl PuzzleReport {
         }
         if let (Some(p1), Some(p2)) = (self.pass_at_1, self.pass_at_2) {
             line += &format!("; ARC pass@1 {:.2}% pass@2 {:.2}%", 100.0 * p1, 100.0 * p2);
+        }
+        if let (Some(top1), Some(legal)) = (self.chess_top1, self.chess_legal) {
+            line += &format!(
+                "; chess: labelled move top-1 {:.2}% (legal moves only), unrestricted move legal {:.2}%",
+                100.0 * top1,
+                100.0 * legal
+            );
         }
         line
     }
@@ -116,6 +133,7 @@ pub fn evaluate_puzzles<B: Backend>(
     let mut has_q = false;
     let (mut adaptive_exact, mut adaptive_steps) = (0.0, 0.0);
     let mut predictions = Vec::new();
+    let (mut chess_top1, mut chess_legal) = (0usize, 0usize);
     for (chunk_index, chunk) in data.test.chunks(batch_size.max(1)).enumerate() {
         let batch = puzzle_batch::<B>(chunk, device);
         let valid = batch.labels.clone().not_equal_elem(0).float();
@@ -138,6 +156,17 @@ pub fn evaluate_puzzles<B: Backend>(
                         adaptive_steps += (s + 1) as f64;
                     }
                 }
+            }
+        }
+        if let Some(boards) = &data.chess_boards {
+            let start = chunk_index * batch_size.max(1);
+            let boards = &boards[start..start + b];
+            let last = outs.last().expect("steps >= 1").logits.clone();
+            for ((board, ex), (raw, legal)) in
+                boards.iter().zip(chunk).zip(decode_moves(boards, last))
+            {
+                chess_legal += usize::from(chess::is_legal(board, &raw));
+                chess_top1 += usize::from(chess::decode_move(board, &ex.labels) == Some(legal));
             }
         }
         if let Some((_, items)) = &data.arc {
@@ -188,5 +217,13 @@ pub fn evaluate_puzzles<B: Backend>(
         adaptive_mean_steps: has_q.then(|| adaptive_steps / count),
         pass_at_1,
         pass_at_2,
+        chess_top1: data
+            .chess_boards
+            .is_some()
+            .then(|| chess_top1 as f64 / count),
+        chess_legal: data
+            .chess_boards
+            .is_some()
+            .then(|| chess_legal as f64 / count),
     }
 }

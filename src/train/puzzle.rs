@@ -385,7 +385,7 @@ pub fn train_puzzles<B: AutodiffBackend>(
     };
     if opts.verbose {
         println!(
-            "\ntest (EMA weights, {eval_steps} supervision steps): {}\nbest exact accuracy {:.2}%; run folder {}",
+            "\ntest (EMA weights, {eval_steps} supervision steps): {}\nbest score {:.2}%; run folder {}",
             report.summary(),
             100.0 * state.best_score.unwrap_or(report.score()),
             run.root.display()
@@ -421,6 +421,10 @@ fn log_report(tb: &mut TbWriter, r: &PuzzleReport, step: u64) -> Result<()> {
     if let (Some(p1), Some(p2)) = (r.pass_at_1, r.pass_at_2) {
         tb.scalar("val/pass_at_1", p1, step)?;
         tb.scalar("val/pass_at_2", p2, step)?;
+    }
+    if let (Some(top1), Some(legal)) = (r.chess_top1, r.chess_legal) {
+        tb.scalar("val/chess_top1", top1, step)?;
+        tb.scalar("val/chess_legal", legal, step)?;
     }
     Ok(())
 }

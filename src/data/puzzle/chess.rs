@@ -1,22 +1,28 @@
 //! Chess: positions and moves as fixed-length token sequences, data sources and engine games.
 //!
-//! A position is [`SEQ_LEN`] = 73 tokens (vocabulary [`VOCAB`] = 97, 0 is PAD):
+//! A position is [`SEQ_LEN`] = 70 tokens (vocabulary [`VOCAB`] = 34, 0 is PAD), always seen
+//! from the side to move: when Black moves the board is mirrored top to bottom and the colours
+//! swapped, so "own pieces move up the board" in every example and one pattern serves both
+//! sides (as Leela Chess Zero does). Index i names square i of that oriented board (a1 = 0,
+//! h1 = 7, ..., h8 = 63; for Black, index i is the real square i ^ 56).
 //!
 //! ```text
-//! index   0..64  squares a1, b1, ..., h1, a2, ..., h8: empty 1, white P N B R Q K 2..7,
-//!                black p n b r q k 8..13
-//! index  64      side to move: white 14, black 15
-//! index  65..69  castling rights white K, white Q, black K, black Q: present 16, absent 17
+//! index   0..64  squares: empty 1, own P N B R Q K 2..7, opponent p n b r q k 8..13
+//! index  64      side to move (the real colour): white 14, black 15
+//! index  65..69  castling rights own K, own Q, opponent K, opponent Q: present 16, absent 17
 //! index  69      en passant: none 18, file a..h 19..26 (only when an en-passant capture is
 //!                legal, so equal positions encode equally whatever the FEN says)
-//! index  70..73  answer slots, input token SLOT 27: from-square, to-square, promotion
 //! ```
 //!
-//! Labels are PAD on the 70 board tokens; the answer slots hold from = 28 + s and to = 28 + s
-//! (s = square index 0..64, a1 = 0, h8 = 63; tokens 28..92) and the promotion: none 92,
-//! knight 93, bishop 94, rook 95, queen 96. Moves are standard UCI text ("e2e4", "e7e8q",
-//! castling as the king's two-square move "e1g1"); cozy-chess encodes castling as "king takes
-//! own rook" (e1h1), and [`parse_uci`] / [`move_to_uci`] convert between the two.
+//! The best move is labelled on the squares themselves: the from-square gets [`MOVE_FROM`], the
+//! to-square [`MOVE_TO`] (or `MOVE_TO + 1..=4` for a promotion to knight, bishop, rook, queen),
+//! every other square [`MOVE_NONE`], and the 6 state tokens PAD. A first version (absolute
+//! colours, three answer slots naming the from-square, to-square and promotion) barely learned
+//! (eval/puzzles.md, "Chess"); the likely reason is that with rotary position embeddings the
+//! attention values carry no position, so a slot can hardly say *which* square it attends to.
+//! Labelling squares makes the answer a per-cell output like Sudoku's. Moves are standard UCI text ("e2e4", "e7e8q", castling as the king's two-square
+//! move "e1g1"); cozy-chess encodes castling as "king takes own rook" (e1h1), and
+//! [`parse_uci`] / [`move_to_uci`] convert between the two.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -34,18 +40,16 @@ use crate::rng::Rng;
 pub const START_FEN: &str = "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1";
 
 /// Token vocabulary size (PAD included).
-pub const VOCAB: usize = 97;
-/// Tokens per position: 64 squares, side, 4 castling rights, en passant, 3 answer slots.
-pub const SEQ_LEN: usize = 64 + 1 + 4 + 1 + 3;
-/// Number of tokens that describe the position (everything before the answer slots).
-pub const BOARD_LEN: usize = SEQ_LEN - 3;
+pub const VOCAB: usize = 34;
+/// Tokens per position: 64 squares, side, 4 castling rights, en passant.
+pub const SEQ_LEN: usize = 64 + 1 + 4 + 1;
 
 /// An empty square.
 pub const EMPTY: u8 = 1;
-/// White pawn; white N B R Q K follow (2..=7).
-pub const WHITE_PAWN: u8 = 2;
-/// Black pawn; black n b r q k follow (8..=13).
-pub const BLACK_PAWN: u8 = 8;
+/// Own (side to move) pawn; own N B R Q K follow (2..=7).
+pub const OWN_PAWN: u8 = 2;
+/// Opponent pawn; opponent n b r q k follow (8..=13).
+pub const OPP_PAWN: u8 = 8;
 /// White to move.
 pub const WHITE_TO_MOVE: u8 = 14;
 /// Black to move.
@@ -58,20 +62,17 @@ pub const CASTLE_NO: u8 = 17;
 pub const EP_NONE: u8 = 18;
 /// En passant on file a; files b..h follow (19..=26).
 pub const EP_FILE_A: u8 = 19;
-/// Input token of the three answer slots.
-pub const SLOT: u8 = 27;
-/// Label of square a1 in the from/to slots; square s is `SQUARE_0 + s` (28..92).
-pub const SQUARE_0: u8 = 28;
-/// Promotion label "no promotion"; knight, bishop, rook, queen follow (93..=96).
-pub const PROMO_NONE: u8 = 92;
-
-/// Index of the from-square answer slot (then to-square, then promotion).
-pub const FROM_SLOT: usize = BOARD_LEN;
+/// Label of a square the best move does not touch.
+pub const MOVE_NONE: u8 = 27;
+/// Label of the best move's from-square.
+pub const MOVE_FROM: u8 = 28;
+/// Label of the best move's to-square (no promotion); promotions to N, B, R, Q follow (30..=33).
+pub const MOVE_TO: u8 = 29;
 
 /// Probability that a self-play move is a uniformly random legal move instead of the engine's.
 pub const RANDOM_MOVE_PROB: f64 = 0.3;
 
-/// Promotion pieces in the order of their tokens and of `promo_logits[1..]`.
+/// Promotion pieces in the order of their labels (after [`MOVE_TO`]).
 const PROMOTIONS: [Piece; 4] = [Piece::Knight, Piece::Bishop, Piece::Rook, Piece::Queen];
 
 /// Reads a text file; bytes that are not UTF-8 (PGN files are often Latin-1) become U+FFFD.
@@ -94,11 +95,20 @@ pub fn parse_fen(fen: &str) -> Result<Board> {
     Board::from_fen(&full, false).map_err(|e| anyhow!("invalid FEN `{fen}`: {e}"))
 }
 
-/// The token of the piece (if any) on `square`.
+/// XOR mask from a real square index to the oriented one (and back): 0 for White, 56 for
+/// Black (rank r becomes rank 7 - r).
+fn orient(board: &Board) -> u8 {
+    match board.side_to_move() {
+        Color::White => 0,
+        Color::Black => 56,
+    }
+}
+
+/// The token of the piece (if any) on `square`, own or opponent's.
 fn square_token(board: &Board, square: Square) -> u8 {
     match (board.piece_on(square), board.color_on(square)) {
-        (Some(piece), Some(Color::White)) => WHITE_PAWN + piece as u8,
-        (Some(piece), Some(Color::Black)) => BLACK_PAWN + piece as u8,
+        (Some(piece), Some(color)) if color == board.side_to_move() => OWN_PAWN + piece as u8,
+        (Some(piece), Some(_)) => OPP_PAWN + piece as u8,
         _ => EMPTY,
     }
 }
@@ -122,17 +132,18 @@ pub fn effective_en_passant(board: &Board) -> Option<File> {
         .then_some(file)
 }
 
-/// The [`SEQ_LEN`] input tokens of a position (answer slots set to [`SLOT`]).
+/// The [`SEQ_LEN`] input tokens of a position, oriented for the side to move.
 pub fn encode(board: &Board) -> Vec<u8> {
-    let mut tokens: Vec<u8> = Square::ALL
-        .iter()
-        .map(|&sq| square_token(board, sq))
+    let flip = orient(board) as usize;
+    let mut tokens: Vec<u8> = (0..64)
+        .map(|i| square_token(board, Square::index(i ^ flip)))
         .collect();
-    tokens.push(match board.side_to_move() {
+    let us = board.side_to_move();
+    tokens.push(match us {
         Color::White => WHITE_TO_MOVE,
         Color::Black => BLACK_TO_MOVE,
     });
-    for color in [Color::White, Color::Black] {
+    for color in [us, !us] {
         let rights = board.castle_rights(color);
         for right in [rights.short, rights.long] {
             tokens.push(if right.is_some() {
@@ -146,31 +157,29 @@ pub fn encode(board: &Board) -> Vec<u8> {
         Some(file) => EP_FILE_A + file as u8,
         None => EP_NONE,
     });
-    tokens.extend([SLOT; 3]);
     tokens
 }
 
-/// The promotion token of a move's promotion piece.
-fn promo_token(promotion: Option<Piece>) -> u8 {
-    match promotion.and_then(|p| PROMOTIONS.iter().position(|&q| q == p)) {
-        Some(i) => PROMO_NONE + 1 + i as u8,
-        None => PROMO_NONE,
-    }
+/// Index of a promotion piece in [None, N, B, R, Q] (the order of the to-square labels).
+fn promo_index(promotion: Option<Piece>) -> usize {
+    promotion
+        .and_then(|p| PROMOTIONS.iter().position(|&q| q == p))
+        .map_or(0, |i| i + 1)
 }
 
-/// A training example: the position's tokens and, as labels, the best move (standard UCI) in
-/// the three answer slots (PAD elsewhere; puzzle id 0).
+/// A training example: the position's tokens and, as labels, the best move (standard UCI)
+/// marked on the oriented squares ([`MOVE_FROM`], [`MOVE_TO`]`+ promotion`, [`MOVE_NONE`]
+/// elsewhere; PAD on the state tokens; puzzle id 0).
 pub fn example(board: &Board, best: &str) -> Result<Example> {
     let Some(mv) = parse_uci(board, best) else {
         bail!("move `{best}` is not legal in {board}");
     };
     let (from, to, promotion) = uci_squares(board, mv);
-    let mut labels = vec![PAD; BOARD_LEN];
-    labels.extend([
-        SQUARE_0 + from as u8,
-        SQUARE_0 + to as u8,
-        promo_token(promotion),
-    ]);
+    let flip = orient(board) as usize;
+    let mut labels = vec![PAD; SEQ_LEN];
+    labels[..64].fill(MOVE_NONE);
+    labels[from as usize ^ flip] = MOVE_FROM;
+    labels[to as usize ^ flip] = MOVE_TO + promo_index(promotion) as u8;
     Ok(Example {
         inputs: encode(board),
         labels,
@@ -178,23 +187,26 @@ pub fn example(board: &Board, best: &str) -> Result<Example> {
     })
 }
 
-/// The (from, to, promotion) of a predicted answer, read from either a full [`SEQ_LEN`]
-/// sequence or just the 3 answer tokens; None if a token is not a valid answer token.
-pub fn decode_move(tokens: &[u8]) -> Option<(u8, u8, Option<Piece>)> {
-    let answer = match tokens.len() {
-        SEQ_LEN => &tokens[FROM_SLOT..],
-        3 => tokens,
-        _ => return None,
+/// The move (standard UCI) that a label sequence of `board` marks: exactly one from-square and
+/// one to-square among the first 64 labels, else None (the move need not be legal).
+pub fn decode_move(board: &Board, labels: &[u8]) -> Option<String> {
+    let flip = orient(board);
+    let squares = labels.get(..64)?;
+    let marked = |keep: &dyn Fn(u8) -> bool| -> Vec<(u8, u8)> {
+        (0u8..)
+            .zip(squares.iter().copied())
+            .filter(|&(_, l)| keep(l))
+            .collect()
     };
-    let square = |t: u8| (SQUARE_0..PROMO_NONE).contains(&t).then(|| t - SQUARE_0);
-    let promotion = match answer[2] {
-        PROMO_NONE => None,
-        t if t > PROMO_NONE && (t as usize) < VOCAB => {
-            Some(PROMOTIONS[(t - PROMO_NONE - 1) as usize])
+    let from = marked(&|l| l == MOVE_FROM);
+    let to = marked(&|l| (MOVE_TO..MOVE_TO + 5).contains(&l));
+    match (from.as_slice(), to.as_slice()) {
+        ([(f, _)], [(t, label)]) => {
+            let promo = (*label > MOVE_TO).then(|| PROMOTIONS[(label - MOVE_TO - 1) as usize]);
+            Some(to_uci(f ^ flip, t ^ flip, promo))
         }
-        _ => return None,
-    };
-    Some((square(answer[0])?, square(answer[1])?, promotion))
+        _ => None,
+    }
 }
 
 /// UCI text of a move given by square indices (0 = a1 .. 63 = h8), e.g. "e7e8q"; an index
@@ -303,64 +315,105 @@ pub fn play_uci(board: &mut Board, uci: &str) -> Result<()> {
         .map_err(|_| anyhow!("illegal move `{uci}` in {board}"))
 }
 
-/// Log-softmax of a score vector of `len` entries (missing or NaN entries count as -inf,
-/// infinities are clamped to the largest finite values).
-fn log_softmax(logits: &[f32], len: usize) -> Vec<f64> {
-    let x: Vec<f64> = (0..len)
-        .map(|i| match logits.get(i) {
-            Some(v) if !v.is_nan() => v.clamp(f32::MIN, f32::MAX) as f64,
-            _ => f64::NEG_INFINITY,
+/// Log-softmax of a score vector (NaN counts as -inf, infinities are clamped to the largest
+/// finite values; all -inf gives zeros).
+fn log_softmax(logits: &[f32]) -> Vec<f64> {
+    let x: Vec<f64> = logits
+        .iter()
+        .map(|v| match v {
+            v if v.is_nan() => f64::NEG_INFINITY,
+            v => v.clamp(f32::MIN, f32::MAX) as f64,
         })
         .collect();
     let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !max.is_finite() {
-        return vec![0.0; len];
+        return vec![0.0; x.len()];
     }
     let log_sum = x.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
     x.iter().map(|v| v - max - log_sum).collect()
 }
 
-/// Splits the model's logits at the three answer slots (`3 * VOCAB` values, slot after slot)
-/// into the from-square (64), to-square (64) and promotion (5) scores of [`best_legal_move`].
-pub fn answer_logits(slot_logits: &[f32]) -> Option<(&[f32], &[f32], &[f32])> {
-    if slot_logits.len() != 3 * VOCAB {
-        return None;
-    }
-    let squares = SQUARE_0 as usize..PROMO_NONE as usize;
-    let promos = PROMO_NONE as usize..VOCAB;
-    Some((
-        &slot_logits[squares.clone()],
-        &slot_logits[VOCAB + squares.start..VOCAB + squares.end],
-        &slot_logits[2 * VOCAB + promos.start..2 * VOCAB + promos.end],
-    ))
+/// A model's move preferences in one position, read from its logits on the 64 squares.
+///
+/// Each square's label distribution is log-softmaxed over the 7 move labels (other tokens
+/// ignored). Under the model's per-square factorisation, the log-likelihood of the label map of
+/// move (f, t, promotion) is a constant plus the log-odds `from[f] + to[t][promotion]`, with
+/// `from[s] = log p_s(FROM) - log p_s(NONE)` and `to[s][k] = log p_s(TO + k) - log p_s(NONE)`;
+/// moves are ranked by that score.
+pub struct MoveScores {
+    flip: u8,
+    from: Vec<f64>,
+    to: Vec<[f64; 5]>,
 }
 
-/// The legal move (standard UCI) the model likes best. Each distribution is log-softmaxed over
-/// its own options (64 from-squares, 64 to-squares, 5 promotions: none, N, B, R, Q) and a move
-/// scores log p(from) + log p(to) + log p(promotion), with "none" for a non-promotion (as in
-/// the labels) and castling as the king's two-square move. Only legal moves compete, so the
-/// answer is legal whatever the logits say (NaN counts as -inf; ties go to the first move in
-/// generation order). With no legal move (game over) it returns the UCI null move "0000".
-pub fn best_legal_move(
-    board: &Board,
-    from_logits: &[f32],
-    to_logits: &[f32],
-    promo_logits: &[f32],
-) -> String {
-    let from = log_softmax(from_logits, 64);
-    let to = log_softmax(to_logits, 64);
-    let promo = log_softmax(promo_logits, 5);
-    let mut best: Option<(f64, String)> = None;
-    for (_, mv) in legal_moves(board) {
-        let (f, t, p) = uci_squares(board, mv);
-        let p = (promo_token(p) - PROMO_NONE) as usize;
-        let score = from[f as usize] + to[t as usize] + promo[p];
-        if best.as_ref().is_none_or(|(s, _)| score > *s) {
-            best = Some((score, move_to_uci(board, mv)));
+impl MoveScores {
+    /// From the logits of one position, square after square (`64 * VOCAB` values or more; the
+    /// state tokens after the squares are ignored). None if there are fewer.
+    pub fn new(board: &Board, logits: &[f32]) -> Option<Self> {
+        let squares = logits.get(..64 * VOCAB)?;
+        let (mut from, mut to) = (Vec::with_capacity(64), Vec::with_capacity(64));
+        for cell in squares.chunks(VOCAB) {
+            let lp = log_softmax(&cell[MOVE_NONE as usize..MOVE_TO as usize + 5]);
+            let odds = |x: f64| {
+                let v = x - lp[0];
+                if v.is_nan() {
+                    f64::NEG_INFINITY
+                } else {
+                    v
+                }
+            };
+            from.push(odds(lp[1]));
+            to.push(std::array::from_fn(|k| odds(lp[2 + k])));
         }
+        Some(Self {
+            flip: orient(board),
+            from,
+            to,
+        })
     }
-    best.map(|(_, uci)| uci)
-        .unwrap_or_else(|| "0000".to_string())
+
+    /// The score of a move given by real squares and promotion.
+    fn score(&self, from: u8, to: u8, promotion: Option<Piece>) -> f64 {
+        self.from[(from ^ self.flip) as usize]
+            + self.to[(to ^ self.flip) as usize][promo_index(promotion)]
+    }
+
+    /// The model's own move with no legality restriction: the best-scoring (from, to, label)
+    /// with from != to, which may be illegal (or carry a promotion letter where none fits).
+    pub fn unrestricted(&self) -> String {
+        let mut best = (f64::NEG_INFINITY, 0u8, 1u8, 0usize);
+        for f in 0..64u8 {
+            for t in (0..64u8).filter(|&t| t != f) {
+                for (k, s) in self.to[t as usize].iter().enumerate() {
+                    let score = self.from[f as usize] + s;
+                    if score > best.0 {
+                        best = (score, f, t, k);
+                    }
+                }
+            }
+        }
+        let (_, f, t, k) = best;
+        to_uci(
+            f ^ self.flip,
+            t ^ self.flip,
+            k.checked_sub(1).map(|i| PROMOTIONS[i]),
+        )
+    }
+
+    /// The best-scoring legal move (standard UCI), so legal whatever the logits say (ties go to
+    /// the first move in generation order); the UCI null move "0000" if there is none.
+    pub fn best_legal(&self, board: &Board) -> String {
+        let mut best: Option<(f64, String)> = None;
+        for (_, mv) in legal_moves(board) {
+            let (f, t, p) = uci_squares(board, mv);
+            let score = self.score(f as u8, t as u8, p);
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                best = Some((score, move_to_uci(board, mv)));
+            }
+        }
+        best.map(|(_, uci)| uci)
+            .unwrap_or_else(|| "0000".to_string())
+    }
 }
 
 /// Removes PGN comments (`{...}`, `; ...`), variations (`(...)`, nested) and NAGs (`$n`).
@@ -989,26 +1042,48 @@ mod tests {
     fn start_position_encodes_by_hand() {
         let tokens = encode(&Board::default());
         assert_eq!(tokens.len(), SEQ_LEN);
-        assert_eq!(SEQ_LEN, 73);
-        assert_eq!(tokens[0], 5, "a1 white rook");
-        assert_eq!(tokens[4], 7, "e1 white king");
-        assert_eq!(tokens[3], 6, "d1 white queen");
-        assert_eq!(tokens[12], 2, "e2 white pawn");
+        assert_eq!(SEQ_LEN, 70);
+        assert_eq!(tokens[0], 5, "a1 own rook");
+        assert_eq!(tokens[4], 7, "e1 own king");
+        assert_eq!(tokens[3], 6, "d1 own queen");
+        assert_eq!(tokens[12], 2, "e2 own pawn");
         assert_eq!(tokens[27], EMPTY, "d4 empty");
-        assert_eq!(tokens[52], 8, "e7 black pawn");
-        assert_eq!(tokens[60], 13, "e8 black king");
-        assert_eq!(tokens[62], 9, "g8 black knight");
+        assert_eq!(tokens[52], 8, "e7 opponent pawn");
+        assert_eq!(tokens[60], 13, "e8 opponent king");
+        assert_eq!(tokens[62], 9, "g8 opponent knight");
         assert_eq!(tokens[64], WHITE_TO_MOVE);
         assert_eq!(&tokens[65..69], &[CASTLE_YES; 4]);
         assert_eq!(tokens[69], EP_NONE);
-        assert_eq!(&tokens[70..], &[SLOT; 3]);
         assert!(tokens.iter().all(|&t| (t as usize) < VOCAB && t != PAD));
+        // Black to move: own rights first (black: long only), then White's (short only).
         let after = board("r3k2r/8/8/8/8/8/8/4K2R b Kq - 0 1");
         let tokens = encode(&after);
         assert_eq!(tokens[64], BLACK_TO_MOVE);
         assert_eq!(
             &tokens[65..69],
-            &[CASTLE_YES, CASTLE_NO, CASTLE_NO, CASTLE_YES]
+            &[CASTLE_NO, CASTLE_YES, CASTLE_YES, CASTLE_NO]
+        );
+        assert_eq!(tokens[4], 7, "e8 (oriented e1) own king");
+        assert_eq!(tokens[60], 13, "e1 (oriented e8) opponent king");
+        assert_eq!(tokens[63], 11, "h1 (oriented h8) opponent rook");
+    }
+
+    #[test]
+    fn a_position_and_its_colour_mirror_encode_alike() {
+        // After 1. e4 (Black to move) and its mirror image with colours swapped (White to move):
+        // the same board from the mover's side, so only the side-to-move token differs.
+        let black = encode(&board(
+            "rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1",
+        ));
+        let white = encode(&board(
+            "rnbqkbnr/pppp1ppp/8/4p3/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1",
+        ));
+        assert_eq!(black[..64], white[..64]);
+        assert_eq!(black[65..], white[65..]);
+        assert_eq!((black[64], white[64]), (BLACK_TO_MOVE, WHITE_TO_MOVE));
+        assert_eq!(
+            black[36], OPP_PAWN,
+            "White's e4 pawn is the mover's e5 opponent pawn"
         );
     }
 
@@ -1025,23 +1100,42 @@ mod tests {
 
     #[test]
     fn example_labels_and_decode_round_trip() {
+        let marks = |labels: &[u8]| -> Vec<(usize, u8)> {
+            assert!(
+                labels[64..].iter().all(|&t| t == PAD),
+                "state tokens unlabelled"
+            );
+            (0..64)
+                .filter(|&i| labels[i] != MOVE_NONE)
+                .map(|i| (i, labels[i]))
+                .collect()
+        };
         let b = Board::default();
         let ex = example(&b, "g1f3").unwrap();
         assert_eq!(ex.inputs, encode(&b));
-        assert!(ex.labels[..BOARD_LEN].iter().all(|&t| t == PAD));
-        assert_eq!(
-            &ex.labels[BOARD_LEN..],
-            &[SQUARE_0 + 6, SQUARE_0 + 21, PROMO_NONE]
-        );
-        assert_eq!(decode_move(&ex.labels), Some((6, 21, None)));
-        assert_eq!(to_uci(6, 21, None), "g1f3");
+        assert_eq!(ex.labels.len(), SEQ_LEN);
+        assert_eq!(marks(&ex.labels), vec![(6, MOVE_FROM), (21, MOVE_TO)]);
+        assert_eq!(decode_move(&b, &ex.labels).as_deref(), Some("g1f3"));
+        // Black's e7e5 is marked on the oriented squares e2 (12) and e4 (28).
+        let black = board("rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1");
+        let ex = example(&black, "e7e5").unwrap();
+        assert_eq!(marks(&ex.labels), vec![(12, MOVE_FROM), (28, MOVE_TO)]);
+        assert_eq!(decode_move(&black, &ex.labels).as_deref(), Some("e7e5"));
         let promo = board("8/4P1k1/8/8/8/8/8/4K3 w - - 0 1");
         let ex = example(&promo, "e7e8n").unwrap();
-        let (f, t, p) = decode_move(&ex.labels[BOARD_LEN..]).unwrap();
-        assert_eq!(to_uci(f, t, p), "e7e8n");
+        assert_eq!(marks(&ex.labels), vec![(52, MOVE_FROM), (60, MOVE_TO + 1)]);
+        assert_eq!(decode_move(&promo, &ex.labels).as_deref(), Some("e7e8n"));
+        let black_promo = board("4k3/8/8/8/8/8/4p3/K7 b - - 0 1");
+        let ex = example(&black_promo, "e2e1q").unwrap();
+        assert_eq!(marks(&ex.labels), vec![(52, MOVE_FROM), (60, MOVE_TO + 4)]);
+        assert_eq!(
+            decode_move(&black_promo, &ex.labels).as_deref(),
+            Some("e2e1q")
+        );
         assert!(example(&b, "e2e5").is_err());
-        assert_eq!(decode_move(&[SLOT, SLOT, SLOT]), None);
-        assert_eq!(decode_move(&[1, 2]), None);
+        assert_eq!(decode_move(&b, &[MOVE_NONE; 64]), None);
+        assert_eq!(decode_move(&b, &[MOVE_FROM; 64]), None);
+        assert_eq!(decode_move(&b, &[1, 2]), None);
         assert_eq!(to_uci(64, 0, None), "0000");
     }
 
@@ -1061,7 +1155,8 @@ mod tests {
         assert_eq!(mv.to, Square::A8);
         assert_eq!(move_to_uci(&black, mv), "e8c8");
         let ex = example(&black, "e8c8").unwrap();
-        assert_eq!(decode_move(&ex.labels), Some((60, 58, None)));
+        assert_eq!((ex.labels[4], ex.labels[2]), (MOVE_FROM, MOVE_TO));
+        assert_eq!(decode_move(&black, &ex.labels).as_deref(), Some("e8c8"));
         let moves = legal_moves_uci(&white);
         assert!(moves.contains(&"e1g1".to_string()) && !moves.contains(&"e1h1".to_string()));
         let mut played = white.clone();
@@ -1070,35 +1165,56 @@ mod tests {
         assert_eq!(played.piece_on(Square::F1), Some(Piece::Rook));
     }
 
+    /// Logits of one position (all zero), with `(oriented square, label, logit)` set.
+    fn logits(set: &[(usize, u8, f32)]) -> Vec<f32> {
+        let mut v = vec![0.0f32; SEQ_LEN * VOCAB];
+        for &(square, label, x) in set {
+            v[square * VOCAB + label as usize] = x;
+        }
+        v
+    }
+
     #[test]
-    fn best_legal_move_ignores_illegal_favourites() {
+    fn move_scores_are_log_odds_and_legal_decoding_ignores_illegal_favourites() {
         let b = Board::default();
-        let mut from = vec![0.0f32; 64];
-        let mut to = vec![0.0f32; 64];
-        from[Square::E1 as usize] = 50.0; // the king cannot move
-        to[Square::E5 as usize] = 50.0; // nothing reaches e5
-        from[Square::G1 as usize] = 5.0;
-        to[Square::F3 as usize] = 4.0;
-        let promo = [0.0, 9.0, 0.0, 0.0, 0.0];
-        assert_eq!(best_legal_move(&b, &from, &to, &promo), "g1f3");
-        let nan = vec![f32::NAN; 64];
-        let mv = best_legal_move(&b, &nan, &[f32::INFINITY; 3], &[]);
+        let l = logits(&[
+            (4, MOVE_FROM, 50.0), // e1: the king cannot move
+            (36, MOVE_TO, 50.0),  // e5: nothing reaches it
+            (6, MOVE_FROM, 5.0),  // g1
+            (21, MOVE_TO, 4.0),   // f3
+            (21, 0, 99.0),        // a non-label token is ignored
+        ]);
+        let scores = MoveScores::new(&b, &l).unwrap();
+        // With the other labels at 0, each log-odds is exactly the logit.
+        assert_eq!(scores.score(6, 21, None), 9.0);
+        assert_eq!(scores.score(4, 36, None), 100.0);
+        assert_eq!(scores.unrestricted(), "e1e5");
+        assert_eq!(scores.best_legal(&b), "g1f3");
+        // The same logits for Black in the mirrored start position mean g8f6.
+        let black = board("rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR b KQkq - 0 1");
+        let scores = MoveScores::new(&black, &l).unwrap();
+        assert_eq!(scores.best_legal(&black), "g8f6");
+        assert_eq!(scores.unrestricted(), "e8e4");
+        // NaN logits still give a legal move; too few logits give None.
+        let nan = vec![f32::NAN; 64 * VOCAB];
+        let mv = MoveScores::new(&b, &nan).unwrap().best_legal(&b);
         assert!(is_legal(&b, &mv), "{mv}");
-        // Promotion: the promotion distribution decides the piece.
+        assert!(MoveScores::new(&b, &nan[1..]).is_none());
+        // Promotion: the to-square label decides the piece.
         let p = board("8/4P1k1/8/8/8/8/8/4K3 w - - 0 1");
-        let (mut from, mut to) = (vec![0.0f32; 64], vec![0.0f32; 64]);
-        from[Square::E7 as usize] = 9.0;
-        to[Square::E8 as usize] = 9.0;
-        assert_eq!(
-            best_legal_move(&p, &from, &to, &[5.0, 0.0, 0.0, 6.0, 1.0]),
-            "e7e8r"
-        );
+        let l = logits(&[
+            (52, MOVE_FROM, 9.0),
+            (60, MOVE_TO, 5.0),
+            (60, MOVE_TO + 3, 6.0),
+        ]);
+        let scores = MoveScores::new(&p, &l).unwrap();
+        assert_eq!(scores.best_legal(&p), "e7e8r");
+        assert_eq!(scores.unrestricted(), "e7e8r");
         let mated = board("rnb1kbnr/pppp1ppp/8/4p3/6Pq/5P2/PPPPP2P/RNBQKBNR w KQkq - 1 3");
-        assert_eq!(best_legal_move(&mated, &from, &to, &[0.0; 5]), "0000");
-        let logits: Vec<f32> = (0..3 * VOCAB).map(|i| i as f32).collect();
-        let (f, t, p) = answer_logits(&logits).unwrap();
-        assert_eq!((f.len(), t.len(), p.len()), (64, 64, 5));
-        assert_eq!((f[0], t[0], p[0]), (28.0, 125.0, 286.0));
+        assert_eq!(
+            MoveScores::new(&mated, &l).unwrap().best_legal(&mated),
+            "0000"
+        );
     }
 
     #[test]

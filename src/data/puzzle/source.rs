@@ -34,6 +34,8 @@ pub struct PuzzleData {
     pub test: Vec<Example>,
     /// ARC only: the built dataset (for voting) and which test item each test example is.
     pub arc: Option<(ArcDataset, Vec<TestItem>)>,
+    /// Chess only: the board of each test example (to decode legal moves).
+    pub chess_boards: Option<Vec<chess::Board>>,
     pub vocab_size: usize,
     pub seq_len: usize,
     pub num_puzzle_ids: usize,
@@ -123,23 +125,27 @@ impl PuzzleData {
                 let rows = chess::read_labelled(Path::new(&cfg.train))?;
                 let mut train = chess_examples(&rows, &cfg.train)?;
                 train.truncate(limit(train.len(), cfg.train_limit));
-                let test = if cfg.test.is_empty() {
+                if cfg.test.is_empty() {
                     bail!(
                         "puzzle.test must name a labelled CSV from `trm data chess` for chess runs"
                     );
-                } else {
-                    let rows = chess::read_labelled(Path::new(&cfg.test))?;
-                    let mut t = chess_examples(&rows, &cfg.test)?;
-                    t.truncate(limit(t.len(), cfg.test_limit));
-                    t
-                };
-                Self::new(
+                }
+                let mut rows = chess::read_labelled(Path::new(&cfg.test))?;
+                rows.truncate(limit(rows.len(), cfg.test_limit));
+                let test = chess_examples(&rows, &cfg.test)?;
+                let boards = rows
+                    .iter()
+                    .map(|(fen, _)| chess::parse_fen(fen))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut data = Self::new(
                     cfg,
                     TrainSource::Chess(train),
                     test,
                     chess::VOCAB,
                     chess::SEQ_LEN,
-                )
+                );
+                data.chess_boards = Some(boards);
+                data
             }
         };
         if data.train_count == 0 {
@@ -167,6 +173,7 @@ impl PuzzleData {
             train,
             test,
             arc: None,
+            chess_boards: None,
             vocab_size,
             seq_len,
             num_puzzle_ids: 1,
@@ -298,7 +305,7 @@ fn maze_examples(
         .collect()
 }
 
-/// Labelled chess positions as examples (board tokens, best move in the answer slots).
+/// Labelled chess positions as examples (board tokens, best move marked on its squares).
 fn chess_examples(rows: &[(String, String)], path: &str) -> Result<Vec<Example>> {
     if rows.is_empty() {
         bail!("{path}: no labelled positions");
