@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The data of configs/chess-cpu.toml, exactly as measured in the README: 3,000 Stockfish self-play
-# games (two seeds) labelled at depth 8 for training, 20 other games for testing; training positions
+# games (two seeds) labelled at depth 8 for training, 100 other games for testing; training positions
 # whose board also occurs in the test set are dropped. About 15 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OPENINGS=${OPENINGS:-../shared/data/chess/chess-openings}
 TRM=${TRM:-target/release/trm}
 mkdir -p data/chess
-$TRM data chess --out data/chess/test.csv --games 20 --plies 30 --seed 2 --openings "$OPENINGS"
+$TRM data chess --out data/chess/test.csv --games 100 --plies 30 --seed 2 --openings "$OPENINGS"
 $TRM data chess --out data/chess/train-a.csv --games 500 --plies 30 --seed 1 --openings "$OPENINGS"
 $TRM data chess --out data/chess/train-b.csv --games 2500 --plies 30 --seed 3 --openings "$OPENINGS"
 python3 - <<'PY'
