@@ -191,17 +191,16 @@ pub fn example(board: &Board, best: &str) -> Result<Example> {
 /// one to-square among the first 64 labels, else None (the move need not be legal).
 pub fn decode_move(board: &Board, labels: &[u8]) -> Option<String> {
     let flip = orient(board);
-    let squares = labels.get(..64)?;
-    let marked = |keep: &dyn Fn(u8) -> bool| -> Vec<(u8, u8)> {
-        (0u8..)
-            .zip(squares.iter().copied())
-            .filter(|&(_, l)| keep(l))
-            .collect()
-    };
-    let from = marked(&|l| l == MOVE_FROM);
-    let to = marked(&|l| (MOVE_TO..MOVE_TO + 5).contains(&l));
+    let (mut from, mut to) = (Vec::new(), Vec::new());
+    for (square, &label) in (0u8..).zip(labels.get(..64)?) {
+        if label == MOVE_FROM {
+            from.push(square);
+        } else if (MOVE_TO..MOVE_TO + 5).contains(&label) {
+            to.push((square, label));
+        }
+    }
     match (from.as_slice(), to.as_slice()) {
-        ([(f, _)], [(t, label)]) => {
+        ([f], [(t, label)]) => {
             let promo = (*label > MOVE_TO).then(|| PROMOTIONS[(label - MOVE_TO - 1) as usize]);
             Some(to_uci(f ^ flip, t ^ flip, promo))
         }
