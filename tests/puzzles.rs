@@ -7,7 +7,7 @@ use burn::prelude::*;
 use std::process::Command;
 
 mod common;
-use common::{ok, run, sets, temp, trm};
+use common::{metrics, ok, run, sets, temp, trm};
 use trm::config::{Config, PuzzleTask};
 use trm::data::puzzle::source::PuzzleData;
 use trm::nn::loss::{log_stablemax, token_nll_stablemax};
@@ -295,12 +295,7 @@ fn small_sudoku_run_learns_and_evaluates_with_more_steps() {
         .arg(&run_dir)
         .args(&overrides));
     ok(&out);
-    let last: serde_json::Value = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .last()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .unwrap();
+    let last = metrics(&run_dir).pop().unwrap();
     let token = last["test"]["per_step"][1]["token_accuracy"]
         .as_f64()
         .unwrap();
@@ -378,14 +373,9 @@ fn puzzle_runs_resume_from_their_checkpoint() {
         .args(["train", "--quiet", "--resume"])
         .arg(&run_dir)
         .args(["--set", "train.steps=4"])));
-    let steps: Vec<u64> = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
-                .as_u64()
-                .unwrap()
-        })
+    let steps: Vec<u64> = metrics(&run_dir)
+        .iter()
+        .map(|m| m["step"].as_u64().unwrap())
         .collect();
     assert_eq!(steps, vec![1, 2, 3, 4]);
     assert!(run_dir.join("checkpoints/step-000004/state.json").exists());

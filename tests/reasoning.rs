@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 mod common;
-use common::{ok, sets, temp, trm};
+use common::{metrics, ok, sets, temp, trm};
 
 /// A shared data file, or None (that part of a test is skipped, with a note).
 fn shared(path: &str) -> Option<PathBuf> {
@@ -161,8 +161,7 @@ fn chess_data_training_and_stockfish_evaluation() {
         .output()
         .unwrap());
     // The training-time test report decodes legal moves: top-1 and legality are shares.
-    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    let last = metrics(&run).pop().unwrap();
     for key in ["chess_top1", "chess_legal"] {
         let share = last["test"][key].as_f64().expect(key);
         assert!((0.0..=1.0).contains(&share), "{key} {share}");

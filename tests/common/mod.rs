@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The binary under test, run from the repository root.
@@ -40,5 +40,14 @@ pub fn sets<S: AsRef<str>>(items: &[S]) -> Vec<String> {
     items
         .iter()
         .flat_map(|s| ["--set".to_string(), s.as_ref().to_string()])
+        .collect()
+}
+
+/// Every line of a run's metrics.jsonl, parsed.
+pub fn metrics(run_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }

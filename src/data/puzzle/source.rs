@@ -123,7 +123,10 @@ impl PuzzleData {
             }
             PuzzleTask::Chess => {
                 let rows = chess::read_labelled(Path::new(&cfg.train))?;
-                let mut train = chess_examples(&rows, &cfg.train)?;
+                let mut train: Vec<Example> = chess_examples(&rows, &cfg.train)?
+                    .into_iter()
+                    .map(|(_, example)| example)
+                    .collect();
                 train.truncate(limit(train.len(), cfg.train_limit));
                 if cfg.test.is_empty() {
                     bail!(
@@ -132,11 +135,8 @@ impl PuzzleData {
                 }
                 let mut rows = chess::read_labelled(Path::new(&cfg.test))?;
                 rows.truncate(limit(rows.len(), cfg.test_limit));
-                let test = chess_examples(&rows, &cfg.test)?;
-                let boards = rows
-                    .iter()
-                    .map(|(fen, _)| chess::parse_fen(fen))
-                    .collect::<Result<Vec<_>>>()?;
+                let (boards, test): (Vec<_>, Vec<_>) =
+                    chess_examples(&rows, &cfg.test)?.into_iter().unzip();
                 let mut data = Self::new(
                     cfg,
                     TrainSource::Chess(train),
@@ -305,8 +305,9 @@ fn maze_examples(
         .collect()
 }
 
-/// Labelled chess positions as examples (board tokens, best move marked on its squares).
-fn chess_examples(rows: &[(String, String)], path: &str) -> Result<Vec<Example>> {
+/// Labelled chess positions as boards and examples (board tokens, best move marked on its
+/// squares).
+fn chess_examples(rows: &[(String, String)], path: &str) -> Result<Vec<(chess::Board, Example)>> {
     if rows.is_empty() {
         bail!("{path}: no labelled positions");
     }
@@ -314,7 +315,9 @@ fn chess_examples(rows: &[(String, String)], path: &str) -> Result<Vec<Example>>
         .enumerate()
         .map(|(i, (fen, best))| {
             let board = chess::parse_fen(fen).with_context(|| format!("{path}: row {}", i + 2))?;
-            chess::example(&board, best).with_context(|| format!("{path}: row {}", i + 2))
+            let example =
+                chess::example(&board, best).with_context(|| format!("{path}: row {}", i + 2))?;
+            Ok((board, example))
         })
         .collect()
 }
