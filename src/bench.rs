@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::rng::Rng;
 use crate::sample::{generate, SamplingParams};
-use crate::train::learner::Learner;
+use crate::train::text::TextLearner;
 use anyhow::{bail, Result};
 use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
@@ -51,7 +51,7 @@ pub fn bench<B: AutodiffBackend>(
 ) -> Result<BenchResult> {
     let t = config.train.clone();
     let m = config.model.clone();
-    let mut learner = Learner::<B>::new(config, vocab_size, device);
+    let mut learner = TextLearner::<B>::new(config, vocab_size, device);
     let mut rng = Rng::new(0);
     let mut random_batch = || -> Vec<Vec<u32>> {
         (0..t.batch_size)
@@ -65,6 +65,7 @@ pub fn bench<B: AutodiffBackend>(
     let mut elapsed = 0.0;
     for i in 0..=batches {
         let batch = learner
+            .weights
             .model
             .batch(&random_batch(), &mut Rng::new(i as u64), device);
         let t0 = Instant::now();
@@ -89,14 +90,14 @@ pub fn bench<B: AutodiffBackend>(
             halt_threshold: None,
         };
         let t0 = Instant::now();
-        let produced = generate(&learner.ema, &[0], &params, device, |_| {}).len();
+        let produced = generate(&learner.weights.ema, &[0], &params, device, |_| {}).len();
         produced as f64 / t0.elapsed().as_secs_f64()
     };
     let sample_tokens_per_sec = sampling_speed(false);
     let cached_sample_tokens_per_sec = sampling_speed(true);
     Ok(BenchResult {
         name: name.to_string(),
-        parameters: learner.model.num_params(),
+        parameters: learner.weights.model.num_params(),
         batch: format!("{} x {}", t.batch_size, t.seq_len),
         recursion: match m.kind {
             crate::config::ModelKind::Trm => format!("{} / {} / {}", m.n, m.t, m.n_sup),

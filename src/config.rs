@@ -41,7 +41,7 @@ pub enum Head {
 #[serde(rename_all = "snake_case")]
 pub enum Mixer {
     Attention,
-    /// SwiGLU across the sequence axis (TRM-SPEC 1); needs a fixed length and full attention.
+    /// SwiGLU across the sequence axis (docs/trm.md §1); needs a fixed length and full attention.
     MlpT,
 }
 
@@ -141,7 +141,7 @@ impl Default for DataConfig {
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
     Adamw,
-    /// Adam without epsilon: update = atan2(m_hat, sqrt(v_hat)) (TRM-SPEC 4).
+    /// Adam without epsilon: update = atan2(m_hat, sqrt(v_hat)) (docs/trm.md §4).
     AdamAtan2,
 }
 
@@ -247,37 +247,25 @@ impl Default for SampleConfig {
     }
 }
 
-/// Which puzzle family a run trains on (`none` = the language model).
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum PuzzleTask {
-    None,
-    Sudoku,
-    Maze,
-    Arc,
-    /// Towers of Hanoi, next-move formulation (the full-solution one is a language-model run).
-    Hanoi,
-    /// Chess: the best move of a position, labelled by Stockfish.
-    Chess,
-}
-
 /// The puzzle head's token loss.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum PuzzleLoss {
-    /// Stablemax cross-entropy (TRM-SPEC 3, the paper's choice).
+    /// Stablemax cross-entropy (docs/trm.md §3, the paper's choice).
     Stablemax,
     Softmax,
 }
 
-/// Puzzle runs (TRM-SPEC 3-5): data, puzzle-id prefix, halting exploration, loss. The model,
+/// Puzzle runs (docs/trm.md §3-5): data, puzzle-id prefix, halting exploration, loss. The model,
 /// optimizer, EMA and schedule come from `model.*` and `train.*`; `model.n_sup` is the halting
 /// limit (halt_max_steps), `train.steps` counts optimizer updates, `train.batch_size` is the
 /// number of carry slots.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PuzzleConfig {
-    pub task: PuzzleTask,
+    /// The puzzle family (sudoku, maze, arc, hanoi, chess; see `data::puzzle::FAMILIES`), or
+    /// `none` for a language-model run.
+    pub task: String,
     /// Sudoku/Maze: an official-format CSV (source,question,answer,rating). ARC: a folder built by
     /// `trm data arc`. Empty: generate `generate_train` puzzles (Sudoku, Maze) at start-up.
     pub train: String,
@@ -304,7 +292,7 @@ pub struct PuzzleConfig {
     /// Positions before the grid: the first holds the puzzle-id embedding, the rest are zeros
     /// (scratch space). 0 = no prefix.
     pub puzzle_emb_len: usize,
-    /// Sign-SGD for the puzzle-id embedding (TRM-SPEC 4).
+    /// Sign-SGD for the puzzle-id embedding (docs/trm.md §4).
     pub puzzle_emb_lr: f64,
     pub puzzle_emb_weight_decay: f64,
     /// Probability that a sample must run a random minimum number of steps in [2, n_sup].
@@ -323,7 +311,7 @@ pub struct PuzzleConfig {
 impl Default for PuzzleConfig {
     fn default() -> Self {
         Self {
-            task: PuzzleTask::None,
+            task: "none".into(),
             train: String::new(),
             test: String::new(),
             train_limit: 0,
@@ -372,7 +360,7 @@ impl PuzzleConfig {
 
 impl Config {
     pub fn is_puzzle(&self) -> bool {
-        self.puzzle.task != PuzzleTask::None
+        !matches!(self.puzzle.task.as_str(), "" | "none")
     }
 
     /// Parse TOML text, then apply `KEY=VALUE` overrides; unknown keys and wrong types are errors.
@@ -451,30 +439,9 @@ impl Config {
             if !(0.0..=1.0).contains(&p.halt_exploration_prob) {
                 bail!("puzzle.halt_exploration_prob must be in [0, 1]");
             }
-            if p.task == PuzzleTask::Hanoi {
-                if !(3..=4).contains(&p.hanoi_pegs) {
-                    bail!("puzzle.hanoi_pegs must be 3 or 4");
-                }
-                if p.hanoi_min_disks == 0 || p.hanoi_min_disks > p.hanoi_max_disks {
-                    bail!("puzzle.hanoi_min_disks must be in 1..=puzzle.hanoi_max_disks");
-                }
-                let limit = if p.hanoi_pegs == 3 { 20 } else { 12 };
-                if p.hanoi_max_disks.max(p.hanoi_test_max_disks) > limit {
-                    bail!(
-                        "Hanoi with {} pegs supports at most {limit} disks",
-                        p.hanoi_pegs
-                    );
-                }
-            }
-            if p.train.is_empty() && matches!(p.task, PuzzleTask::Arc | PuzzleTask::Chess) {
-                bail!("puzzle.train must name a folder built by `trm data arc` (ARC) or a labelled CSV from `trm data chess` (chess): this data is not generated at start-up");
-            }
+            // Each family checks its own settings when it loads its data, before a run starts.
             if p.train.is_empty() && p.generate_train == 0 {
                 bail!("puzzle.train is empty and puzzle.generate_train is 0: no training puzzles");
-            }
-            if p.task == PuzzleTask::Maze && p.train.is_empty() {
-                crate::data::puzzle::maze::check_size(p.maze_side, p.maze_min_path)
-                    .context("puzzle.maze_side / puzzle.maze_min_path")?;
             }
             return Ok(());
         }

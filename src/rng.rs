@@ -33,6 +33,15 @@ impl Rng {
         ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
 
+    /// Fisher-Yates shuffle: for i from the last index down to 1, swap item i with item
+    /// `below(i + 1)`. Draws `len - 1` numbers (none for 0 or 1 items).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+
     /// Standard normal (Box-Muller).
     pub fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform();
@@ -75,5 +84,30 @@ mod tests {
             assert!(x < 10);
             assert_eq!(x, b.below(10));
         }
+    }
+
+    #[test]
+    fn shuffle_matches_the_hand_computed_fisher_yates_permutation() {
+        // Seed 7: below(5), below(4), below(3), below(2) draw 4, 3, 1, 0, so the swaps are
+        // (4,4), (3,3), (2,1), (1,0): [0,1,2,3,4] -> [0,2,1,3,4] -> [2,0,1,3,4].
+        let mut draws = Rng::new(7);
+        let js: Vec<u64> = (2..=5).rev().map(|n| draws.below(n)).collect();
+        assert_eq!(js, [4, 3, 1, 0]);
+        let mut rng = Rng::new(7);
+        let mut items = [0, 1, 2, 3, 4];
+        rng.shuffle(&mut items);
+        assert_eq!(items, [2, 0, 1, 3, 4]);
+        assert_eq!(rng, draws, "exactly len - 1 draws");
+        // Seed 42, ten items: the permutation the three former hand-written shuffles (sudoku,
+        // ARC colours, Hanoi rows) produced.
+        let mut rng = Rng::new(42);
+        let mut items: Vec<usize> = (0..10).collect();
+        rng.shuffle(&mut items);
+        assert_eq!(items, [6, 7, 4, 3, 9, 5, 0, 8, 2, 1]);
+        // Nothing to shuffle: no draws.
+        let mut rng = Rng::new(3);
+        rng.shuffle::<u8>(&mut []);
+        rng.shuffle(&mut [9]);
+        assert_eq!(rng, Rng::new(3));
     }
 }

@@ -2,14 +2,11 @@
 //! (one-line errors, non-zero exit, no panic, nothing saved damaged).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn trm() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trm"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
+mod common;
+use common::{assert_clean_error, metrics, ok, read_tensorboard, run, sets, stderr, temp, trm};
 
 fn corpus() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,93 +17,41 @@ fn corpus() -> String {
 
 /// A tiny model that trains in a second or two.
 fn tiny_args(run: &Path, steps: u64) -> Vec<String> {
-    [
+    let mut args = vec![
         "train".to_string(),
         "--quiet".into(),
         "--run-dir".into(),
         run.display().to_string(),
-        "--set".into(),
+    ];
+    args.extend(sets(&[
         format!("data.train=[\"{}\"]", corpus()),
-        "--set".into(),
         "data.tokenizer=bytes".into(),
-        "--set".into(),
         format!("train.steps={steps}"),
-    ]
-    .into_iter()
-    .chain(
-        [
-            "model.d_model=32",
-            "model.n_layers=1",
-            "model.n_heads=2",
-            "model.n=2",
-            "model.t=2",
-            "model.n_sup=2",
-            "train.batch_size=4",
-            "train.seq_len=32",
-            "train.eval_every=4",
-            "train.checkpoint_every=4",
-            "train.eval_windows=8",
-            "train.log_every=2",
-            "train.warmup=2",
-            "sample.max_new_tokens=16",
-        ]
-        .iter()
-        .flat_map(|s| ["--set".to_string(), s.to_string()]),
-    )
-    .collect()
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("trm runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-/// A failure must be one `error:` line, a non-zero exit, and no panic.
-fn assert_clean_error(o: &Output, needles: &[&str]) {
-    let err = stderr(o);
-    assert!(
-        !o.status.success(),
-        "expected failure, got success; stderr: {err}"
-    );
-    assert!(
-        !err.contains("panicked"),
-        "panic instead of an error: {err}"
-    );
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(lines[0].contains(n), "error should mention {n:?}: {err}");
-    }
+    ]));
+    args.extend(sets(&[
+        "model.d_model=32",
+        "model.n_layers=1",
+        "model.n_heads=2",
+        "model.n=2",
+        "model.t=2",
+        "model.n_sup=2",
+        "train.batch_size=4",
+        "train.seq_len=32",
+        "train.eval_every=4",
+        "train.checkpoint_every=4",
+        "train.eval_windows=8",
+        "train.log_every=2",
+        "train.warmup=2",
+        "sample.max_new_tokens=16",
+    ]));
+    args
 }
 
 fn losses(run: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap())
-        })
+    metrics(run)
+        .iter()
+        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
         .collect()
-}
-
-/// The event files as TensorBoard's own reader (EventAccumulator) sees them.
-fn read_tensorboard(dir: &Path) -> serde_json::Value {
-    let py = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/read_tensorboard.py"))
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "tensorboard reader failed (pip install tensorboard): {}",
-        stderr(&py)
-    );
-    serde_json::from_slice(&py.stdout).unwrap()
 }
 
 fn latest_step(run: &Path) -> Option<u64> {
@@ -116,10 +61,10 @@ fn latest_step(run: &Path) -> Option<u64> {
 
 #[test]
 fn train_logs_to_tensorboard_and_samples_reproducibly() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp("train-sample");
     let run_dir = dir.path().join("run");
     let o = run(trm().args(tiny_args(&run_dir, 8)));
-    assert!(o.status.success(), "{}", stderr(&o));
+    ok(&o);
     for f in [
         "config.toml",
         "tokenizer.json",
@@ -184,8 +129,7 @@ fn train_logs_to_tensorboard_and_samples_reproducibly() {
             seed,
         ]);
         let o = run(cmd.args(extra));
-        assert!(o.status.success(), "{}", stderr(&o));
-        String::from_utf8_lossy(&o.stdout).to_string()
+        ok(&o)
     };
     let (a, b, c) = (
         sample("7", false, &[]),
@@ -209,11 +153,11 @@ fn train_logs_to_tensorboard_and_samples_reproducibly() {
 
 #[test]
 fn resume_after_sigkill_matches_an_uninterrupted_run() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp("resume-sigkill");
     let steps = 24;
     let straight = dir.path().join("straight");
     let o = run(trm().args(tiny_args(&straight, steps)));
-    assert!(o.status.success(), "{}", stderr(&o));
+    ok(&o);
 
     // Kill the second run with SIGKILL once it has a checkpoint and has gone past it.
     let killed = dir.path().join("killed");
@@ -246,7 +190,7 @@ fn resume_after_sigkill_matches_an_uninterrupted_run() {
     );
 
     let o = run(trm().args(["train", "--quiet", "--resume"]).arg(&killed));
-    assert!(o.status.success(), "{}", stderr(&o));
+    ok(&o);
     // TensorBoard's reader sees one clean curve: the points the killed run wrote past its
     // checkpoint are purged by the resumed run's session start.
     let tb = read_tensorboard(&killed.join("tb"));
@@ -273,7 +217,7 @@ fn resume_after_sigkill_matches_an_uninterrupted_run() {
 
 #[test]
 fn a_tiny_model_learns_far_below_the_unigram_baseline() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp("learns");
     let jsonl = dir.path().join("pattern.jsonl");
     let docs: String = (0..60)
         .map(|i| {
@@ -290,23 +234,19 @@ fn a_tiny_model_learns_far_below_the_unigram_baseline() {
         .arg(&jsonl)
         .arg("--out")
         .arg(&parquet));
-    assert!(o.status.success(), "{}", stderr(&o));
+    ok(&o);
     // The causal head's perplexity, and the masked head's ELBO bound on it, both far below unigram.
     for (head, steps, factor) in [("causal", 80, 3.0), ("masked", 240, 2.0)] {
         let run_dir = dir.path().join(head);
         let mut args = tiny_args(&run_dir, steps);
-        args.extend([
-            "--set".into(),
+        args.extend(sets(&[
             format!("data.train=[\"{}\"]", parquet.display()),
-            "--set".into(),
             "data.val_fraction=0.2".into(),
-            "--set".into(),
             format!("model.head={head}"),
-        ]);
+        ]));
         args.retain(|a| a != "--quiet");
         let o = run(trm().args(&args));
-        assert!(o.status.success(), "{}", stderr(&o));
-        let out = String::from_utf8_lossy(&o.stdout);
+        let out = ok(&o);
         let line = out
             .lines()
             .find(|l| l.starts_with("validation perplexity"))
@@ -325,14 +265,11 @@ fn a_tiny_model_learns_far_below_the_unigram_baseline() {
 
 #[test]
 fn bad_input_gives_one_line_errors() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp("bad-input");
     let d = dir.path();
     let with = |extra: &[&str]| {
         let mut a = tiny_args(&d.join("r"), 2);
-        for e in extra {
-            a.push("--set".into());
-            a.push(e.to_string());
-        }
+        a.extend(sets(extra));
         run(trm().args(a))
     };
 
@@ -393,7 +330,7 @@ fn cuda_request_without_the_feature_is_a_clear_error() {
     if cfg!(feature = "cuda") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp("cuda");
     let mut args = tiny_args(&dir.path().join("r"), 2);
     args.extend(["--device".into(), "cuda".into()]);
     assert_clean_error(&run(trm().args(args)), &["cuda", "--features cuda"]);
@@ -401,7 +338,7 @@ fn cuda_request_without_the_feature_is_a_clear_error() {
 
 #[test]
 fn tokenizer_mismatch_and_nan_loss_keep_the_saved_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp("mismatch-nan");
     let run_dir: PathBuf = dir.path().join("run");
     assert!(run(trm().args(tiny_args(&run_dir, 4))).status.success());
 
@@ -433,16 +370,12 @@ fn tokenizer_mismatch_and_nan_loss_keep_the_saved_checkpoint() {
     let o = run(trm()
         .args(["train", "--quiet", "--resume"])
         .arg(&run_dir)
-        .args([
-            "--set",
+        .args(sets(&[
             "train.steps=30",
-            "--set",
             "train.lr=1e30",
-            "--set",
             "train.grad_clip=0.0",
-            "--set",
             "train.warmup=0",
-        ]));
+        ])));
     assert_clean_error(&o, &["loss became", "at step"]);
     let o = run(trm()
         .args(["sample", "--checkpoint"])
@@ -457,9 +390,9 @@ fn tokenizer_mismatch_and_nan_loss_keep_the_saved_checkpoint() {
 
 #[test]
 fn eval_is_deterministic_and_compare_writes_a_report_with_plots() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp("eval-compare");
     let d = dir.path();
-    let common = [
+    let settings = [
         "model.d_model=32",
         "train.batch_size=4",
         "train.seq_len=32",
@@ -486,11 +419,9 @@ fn eval_is_deterministic_and_compare_writes_a_report_with_plots() {
     .arg("--out-dir")
     .arg(d.join("eval"));
     cmd.arg("--config").arg(&a).arg("--config").arg(&b);
-    for c in common {
-        cmd.args(["--set", c]);
-    }
+    cmd.args(sets(&settings));
     let o = run(&mut cmd);
-    assert!(o.status.success(), "{}", stderr(&o));
+    ok(&o);
     let report = std::fs::read_to_string(d.join("eval/compare-t/README.md")).unwrap();
     assert!(
         report.contains("| trm | TRM") && report.contains("| base | transformer"),
@@ -510,8 +441,7 @@ fn eval_is_deterministic_and_compare_writes_a_report_with_plots() {
             .args(["eval", "--checkpoint"])
             .arg(d.join("runs/t/trm"))
             .args(["--steps", steps]));
-        assert!(o.status.success(), "{}", stderr(&o));
-        String::from_utf8_lossy(&o.stdout).to_string()
+        ok(&o)
     };
     let (e1, e2) = (eval("3"), eval("3"));
     assert_eq!(e1, e2);

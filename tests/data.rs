@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
-use tempfile::TempDir;
 use trm::data::{
     convert_to_parquet, eval_windows, expand_paths, train_bpe, DocSplit, LoaderConfig, LoaderState,
     Split, StreamDecoder, TextRows, TextTokenizer, TokenLoader,
 };
+
+mod common;
+use common::{shared_data, temp};
 
 const GPT2_TEXT: &str = "Hello world! The quick brown fox.";
 const GPT2_IDS: [u32; 8] = [15496, 995, 0, 383, 2068, 7586, 21831, 13];
@@ -20,19 +22,7 @@ const EOT: &str = "<|endoftext|>";
 
 // ---------- helpers ----------
 
-/// A file under the repository's ../shared/data folder, or None (with a note) where it is absent.
-fn shared_data(rel: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(rel);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipping: {} is not present", path.display());
-        None
-    }
-}
-
+#[track_caller]
 fn gpt2() -> Option<PathBuf> {
     shared_data("tokenizer/gpt2/tokenizer.json")
 }
@@ -177,7 +167,7 @@ fn bytes_tokenizer_ids_save_and_load() {
     assert_eq!(tok.decode(&[104, 105, 256]), format!("hi{EOT}"));
     assert_eq!(tok.describe(), "bytes (257)");
 
-    let dir = TempDir::new().unwrap();
+    let dir = temp("bytes-tokenizer");
     let path = dir.path().join("tok.json");
     tok.save(&path).unwrap();
     let loaded = TextTokenizer::from_file(&path).unwrap();
@@ -188,7 +178,7 @@ fn bytes_tokenizer_ids_save_and_load() {
 #[test]
 fn hub_id_resolves_through_local_cache_only() {
     let Some(gpt2) = gpt2() else { return };
-    let home = TempDir::new().unwrap();
+    let home = temp("hf-home");
     let repo = home.path().join("hub/models--openai-community--gpt2");
     fs::create_dir_all(repo.join("refs")).unwrap();
     fs::create_dir_all(repo.join("snapshots/0123abcd")).unwrap();
@@ -222,7 +212,7 @@ fn hub_id_resolves_through_local_cache_only() {
 
 #[test]
 fn bad_tokenizer_files_are_errors_naming_them() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("bad-tokenizer");
     let message = error_of(TextTokenizer::from_spec("no/such/tokenizer.json"));
     assert!(message.contains("no/such/tokenizer.json"), "{message}");
 
@@ -247,7 +237,7 @@ fn bad_tokenizer_files_are_errors_naming_them() {
 
 #[test]
 fn trained_bpe_survives_save_and_load() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("bpe-save-load");
     let tok = trained_bpe(dir.path());
     assert!(
         tok.vocab_size() <= 300 && tok.vocab_size() > 257,
@@ -276,7 +266,7 @@ fn trained_bpe_survives_save_and_load() {
 
 #[test]
 fn train_bpe_reads_parquet_text_column() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("bpe-parquet");
     let file = dir.path().join("corpus.parquet");
     let text = training_text();
     let rows: Vec<&str> = text.lines().collect();
@@ -290,7 +280,7 @@ fn train_bpe_reads_parquet_text_column() {
 
 #[test]
 fn stream_decoder_output_equals_decode() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("stream-decoder");
     let mut tokenizers = vec![TextTokenizer::bytes(), trained_bpe(dir.path())];
     if let Some(path) = gpt2() {
         tokenizers.push(TextTokenizer::from_file(&path).unwrap());
@@ -322,7 +312,7 @@ fn stream_decoder_output_equals_decode() {
 
 #[test]
 fn expand_paths_sorts_dedupes_and_names_missing_inputs() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("expand-paths");
     for name in ["b.parquet", "a.parquet", "notes.txt"] {
         fs::write(dir.path().join(name), "x").unwrap();
     }
@@ -341,7 +331,7 @@ fn expand_paths_sorts_dedupes_and_names_missing_inputs() {
 
 #[test]
 fn reads_utf8_large_utf8_and_utf8_view_columns() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("utf8-columns");
     let rows = [Some("first"), None, Some(""), Some(MULTIBYTE)];
     let mut types = vec!["string", "large_string"];
     if python("print(hasattr(pa, 'string_view'))", json!(null)).trim() == "True" {
@@ -359,7 +349,7 @@ fn reads_utf8_large_utf8_and_utf8_view_columns() {
 
 #[test]
 fn reads_row_groups_in_order_and_starts_mid_file() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("row-groups");
     let path = dir.path().join("groups.parquet");
     let texts: Vec<String> = (0..10).map(|i| format!("row {i}")).collect();
     let rows: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -379,7 +369,7 @@ fn reads_row_groups_in_order_and_starts_mid_file() {
 
 #[test]
 fn bad_files_and_columns_are_errors_naming_them() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("bad-files");
     let good = dir.path().join("good.parquet");
     write_texts(&good, &["hello there"; 200], 1024);
 
@@ -422,7 +412,7 @@ fn bad_files_and_columns_are_errors_naming_them() {
 
 #[test]
 fn empty_corpus_is_an_error_with_counts() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("empty-corpus");
     let blank = dir.path().join("blank.parquet");
     write_column(
         &blank,
@@ -453,7 +443,7 @@ fn empty_corpus_is_an_error_with_counts() {
 
 #[test]
 fn byte_packing_matches_hand_computed_windows() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("byte-packing");
     let path = dir.path().join("tiny.parquet");
     write_texts(&path, &["ab", "c"], 1024);
     // Stream: a b EOT c EOT | a b EOT c EOT | ... cut into windows of seq_len + 1 = 3.
@@ -478,7 +468,7 @@ fn byte_packing_matches_hand_computed_windows() {
 
 #[test]
 fn nulls_and_empty_rows_are_skipped_and_counted() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("nulls");
     let path = dir.path().join("holes.parquet");
     write_column(
         &path,
@@ -519,7 +509,7 @@ fn split_docs(files: &[PathBuf], split: Split) -> Vec<String> {
 
 #[test]
 fn train_and_val_never_share_a_document() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("train-val-split");
     let mut texts: Vec<String> = (0..300)
         .map(|i| format!("document {i}: some words"))
         .collect();
@@ -592,7 +582,7 @@ fn batches_after_restore(
 
 #[test]
 fn restore_continues_exactly_mid_file_and_across_epochs() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("restore");
     let files = resume_corpus(dir.path());
     let tok = TextTokenizer::bytes();
     for shuffle in [0, 16] {
@@ -618,7 +608,7 @@ fn restore_continues_exactly_mid_file_and_across_epochs() {
 
 #[test]
 fn shuffle_draws_from_a_bounded_window_of_the_stream() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("shuffle");
     let files = resume_corpus(dir.path());
     let first_windows = |shuffle, batches| {
         let cfg = config(files.clone(), Split::All, 8, 10, shuffle);
@@ -643,7 +633,7 @@ fn shuffle_draws_from_a_bounded_window_of_the_stream() {
 
 #[test]
 fn restore_rejects_a_state_from_another_setup() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("restore-rejects");
     let files = resume_corpus(dir.path());
     let mut loader = TokenLoader::new(
         config(files.clone(), Split::All, 8, 2, 4),
@@ -669,7 +659,7 @@ fn restore_rejects_a_state_from_another_setup() {
 
 #[test]
 fn eval_windows_are_capped_and_need_one_full_window() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("eval-windows");
     let files = resume_corpus(dir.path());
     let tok = TextTokenizer::bytes();
     let cfg = config(files.clone(), Split::All, 8, 1, 0);
@@ -703,7 +693,7 @@ print(json.dumps({'rows': f.read().column('text').to_pylist(),
 
 #[test]
 fn converted_text_and_jsonl_read_back_identically_in_pyarrow() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("convert");
     let txt = dir.path().join("play.txt");
     fs::write(
         &txt,
@@ -763,7 +753,7 @@ fn converted_text_and_jsonl_read_back_identically_in_pyarrow() {
 
 #[test]
 fn bad_jsonl_is_an_error_naming_file_and_line() {
-    let dir = TempDir::new().unwrap();
+    let dir = temp("bad-jsonl");
     let out = dir.path().join("out.parquet");
     let cases = [
         (

@@ -7,9 +7,9 @@ use burn::prelude::*;
 use std::process::Command;
 
 mod common;
-use common::{metrics, ok, run, sets, temp, trm};
-use trm::config::{Config, PuzzleTask};
-use trm::data::puzzle::source::PuzzleData;
+use common::{metrics, ok, run, sets, shared_data, temp, trm};
+use trm::config::Config;
+use trm::data::puzzle::PuzzleData;
 use trm::nn::loss::{log_stablemax, token_nll_stablemax};
 use trm::rng::Rng;
 use trm::train::puzzle::PuzzleLearner;
@@ -94,19 +94,19 @@ fn carry_keeps_puzzles_until_they_halt_and_sign_sgd_moves_used_rows_by_lr() {
         "puzzle.puzzle_emb_lr=0.01",
         "puzzle.puzzle_emb_weight_decay=0.0",
     ]);
-    assert_eq!(config.puzzle.task, PuzzleTask::Sudoku);
+    assert_eq!(config.puzzle.task, "sudoku");
     let data = PuzzleData::load(&config.puzzle).unwrap();
     let device = Default::default();
     let mut learner = PuzzleLearner::<Ad>::new(config, &data, &device);
     let mut rng = Rng::new(3);
-    let before = learner.model.puzzle_emb().inner();
+    let before = learner.weights.model.puzzle_emb().inner();
     // q starts at -5 (halting head bias), exploration is off: every puzzle runs n_sup = 2 steps.
     let first = learner.train_step(&data, &mut rng).unwrap();
     assert_eq!(
         first.halted, 0,
         "no puzzle halts after 1 of 2 steps while q < 0"
     );
-    let after = learner.model.puzzle_emb().inner();
+    let after = learner.weights.model.puzzle_emb().inner();
     // Sudoku uses the one id 0: its row moves by exactly lr per coordinate (sign-SGD, no decay).
     let delta = values((after - before).abs().reshape([-1]));
     for d in &delta {
@@ -116,8 +116,8 @@ fn carry_keeps_puzzles_until_they_halt_and_sign_sgd_moves_used_rows_by_lr() {
     assert_eq!(second.halted, 8, "all 8 slots halt at the step limit");
     assert_eq!(second.mean_steps, Some(2.0));
     // The EMA copy uses the live puzzle-id table, not an average of it.
-    let live = values(learner.model.puzzle_emb().inner().reshape([-1]));
-    let ema = values(learner.ema.puzzle_emb().reshape([-1]));
+    let live = values(learner.weights.model.puzzle_emb().inner().reshape([-1]));
+    let ema = values(learner.weights.ema.puzzle_emb().reshape([-1]));
     assert_eq!(live, ema);
 }
 
@@ -201,7 +201,7 @@ fn paper_presets_start_run_and_checkpoint() {
     }
     let arc = data.join("arc");
     // ARC needs the shared Kaggle files; without them the ARC presets are skipped (with a note).
-    let kaggle = trm::data::shared_data("arc/kaggle-combined");
+    let kaggle = shared_data("arc/kaggle-combined");
     if let Some(kaggle) = &kaggle {
         ok(&run(trm()
             .args(["data", "arc", "--input"])

@@ -2,16 +2,10 @@
 //! Python's pyarrow), training on the puzzle and language-model adapters, simulator-checked and
 //! Stockfish-judged evaluation, and clear errors for a missing engine.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 mod common;
-use common::{metrics, ok, sets, temp, trm};
-
-/// A shared data file, or None (that part of a test is skipped, with a note).
-fn shared(path: &str) -> Option<PathBuf> {
-    trm::data::shared_data(path)
-}
+use common::{metrics, ok, sets, shared_data, temp, trm};
 
 #[test]
 fn hanoi_next_move_trains_and_reports_per_disk_count_and_step_count() {
@@ -133,7 +127,7 @@ fn chess_data_training_and_stockfish_evaluation() {
             "data", "chess", "--games", "3", "--plies", "6", "--depth", "4",
         ])
         .args(["--seed", seed]);
-        if let Some(openings) = shared("chess/chess-openings") {
+        if let Some(openings) = shared_data("chess/chess-openings") {
             cmd.arg("--openings").arg(openings);
         }
         ok(&cmd.arg("--out").arg(file).output().unwrap());
@@ -178,7 +172,7 @@ fn chess_data_training_and_stockfish_evaluation() {
         "--max-plies",
         "40",
     ]);
-    let mates = shared("chess/pychess-puzzles/mate_in_2.pgn");
+    let mates = shared_data("chess/pychess-puzzles/mate_in_2.pgn");
     if let Some(m) = &mates {
         cmd.arg("--mates").arg(m);
     }

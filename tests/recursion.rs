@@ -424,7 +424,7 @@ fn adaptive_halting_spans_first_step_to_all_steps() {
 #[test]
 fn the_transformer_baseline_makes_one_update_per_batch() {
     use trm::config::{Config, ModelKind};
-    use trm::train::learner::Learner;
+    use trm::train::text::TextLearner;
     let device = Default::default();
     let config = Config {
         model: ModelConfig {
@@ -437,16 +437,17 @@ fn the_transformer_baseline_makes_one_update_per_batch() {
         },
         ..Default::default()
     };
-    let mut learner = Learner::<B>::new(config, 11, &device);
+    let mut learner = TextLearner::<B>::new(config, 11, &device);
     let windows: Vec<Vec<u32>> = (0..2)
         .map(|i| (0..9).map(|j| (i + j) as u32 % 11).collect())
         .collect();
     let batch = learner
+        .weights
         .model
         .batch(&windows, &mut trm::rng::Rng::new(0), &device);
     let log = learner.train_batch(batch).unwrap();
     assert_eq!(log.lm.len(), 1);
-    assert_eq!(learner.updates, 1);
+    assert_eq!(learner.weights.updates, 1);
 }
 
 #[test]

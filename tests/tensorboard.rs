@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::Value;
 use trm::log::TbWriter;
+
+mod common;
+use common::{read_tensorboard, temp};
 
 #[derive(Debug, PartialEq)]
 enum Num {
@@ -33,51 +34,9 @@ struct Read {
     text: BTreeMap<String, Vec<(u64, String)>>,
 }
 
-fn require_tensorboard() {
-    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = CHECK.get_or_init(|| {
-        match Command::new("python3")
-            .args(["-c", "import tensorboard"])
-            .output()
-        {
-            Ok(out) if out.status.success() => Ok(()),
-            Ok(out) => Err(format!(
-                "`python3 -c \"import tensorboard\"` failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-            Err(e) => Err(format!("cannot run python3: {e}")),
-        }
-    });
-    if let Err(msg) = result {
-        panic!(
-            "{msg}\nThese tests read event files with TensorBoard's own reader: \
-             run `pip install tensorboard` (TensorFlow is not needed)."
-        );
-    }
-}
-
 /// Reads `dir` with TensorBoard's EventAccumulator via tools/read_tensorboard.py.
 fn read_back(dir: &Path) -> Read {
-    require_tensorboard();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/read_tensorboard.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(dir)
-        .output()
-        .expect("run python3 tools/read_tensorboard.py");
-    assert!(
-        out.status.success(),
-        "read_tensorboard.py failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "bad JSON from read_tensorboard.py ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
-
+    let json = read_tensorboard(dir);
     let mut read = Read::default();
     for (tag, points) in json["scalars"].as_object().expect("scalars object") {
         let points = points.as_array().unwrap().iter().map(|p| {
@@ -125,7 +84,7 @@ fn texts(points: &[(u64, &str)]) -> Vec<(u64, String)> {
 
 #[test]
 fn scalars_and_text_round_trip_through_tensorboard_reader() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp("tb-round-trip");
     let dir = tmp.path().join("run1");
     let loss = [
         (0, 0.1),
@@ -179,7 +138,7 @@ fn scalars_and_text_round_trip_through_tensorboard_reader() {
 
 #[test]
 fn two_sequential_writers_in_one_dir_are_both_read_back() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp("tb-sequential");
     let dir = tmp.path();
     {
         let mut tb = TbWriter::new(dir).unwrap();
@@ -210,7 +169,7 @@ fn two_sequential_writers_in_one_dir_are_both_read_back() {
 
 #[test]
 fn two_writers_open_at_once_write_separate_files() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp("tb-concurrent");
     let dir = tmp.path();
     let mut a = TbWriter::new(dir).unwrap();
     let mut b = TbWriter::new(dir).unwrap();
@@ -240,7 +199,7 @@ fn two_writers_open_at_once_write_separate_files() {
 
 #[test]
 fn flush_makes_events_readable_while_the_writer_is_open() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp("tb-flush");
     let mut tb = TbWriter::new(tmp.path()).unwrap();
     // A fresh file (only the file-version event) reads as empty.
     assert_eq!(read_back(tmp.path()), Read::default());
@@ -262,7 +221,7 @@ fn flush_makes_events_readable_while_the_writer_is_open() {
 
 #[test]
 fn new_fails_with_the_dir_in_the_error_when_it_cannot_be_created() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp("tb-bad-dir");
     let file = tmp.path().join("not_a_dir");
     std::fs::write(&file, b"x").unwrap();
     let dir = file.join("logs");
@@ -276,7 +235,7 @@ fn new_fails_with_the_dir_in_the_error_when_it_cannot_be_created() {
 
 #[test]
 fn step_beyond_int64_is_an_error_not_a_panic() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp("tb-big-step");
     let mut tb = TbWriter::new(tmp.path()).unwrap();
     assert!(tb.scalar("x", 1.0, u64::MAX).is_err());
     assert!(tb.text("x", "y", i64::MAX as u64 + 1).is_err());

@@ -1,7 +1,6 @@
 //! `trm chess`: a trained chess run against Stockfish over UCI (test positions, puzzles, games).
 
 use super::device::{dispatch, Device, OnBackend};
-use crate::config::PuzzleTask;
 use crate::data::puzzle::chess;
 use crate::eval::chess::{evaluate_chess, ChessEvalOptions, ChessReport};
 use crate::run::load_trained_puzzle;
@@ -14,7 +13,7 @@ pub struct ChessArgs {
     /// A chess run folder (best checkpoint, else latest) or one checkpoint folder.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    #[arg(long, default_value = crate::eval::uci::DEFAULT_ENGINE_PATH)]
+    #[arg(long, default_value = crate::data::puzzle::chess::uci::DEFAULT_ENGINE_PATH)]
     pub engine: PathBuf,
     /// Engine depth for best moves and centipawn scores.
     #[arg(long, default_value_t = 10)]
@@ -59,7 +58,7 @@ impl OnBackend for Job {
     ) -> Result<ChessReport> {
         let a = self.0;
         let t = load_trained_puzzle::<B::InnerBackend>(&a.checkpoint, &device)?;
-        if t.config.puzzle.task != PuzzleTask::Chess {
+        if t.config.puzzle.task != "chess" {
             bail!("{} is not a chess run", a.checkpoint.display());
         }
         let mut test = chess::read_labelled(Path::new(&t.config.puzzle.test))?;

@@ -7,8 +7,8 @@ use crate::data::eval_windows;
 use crate::eval::compare::{read_curve, write_report, RunResult};
 use crate::eval::cost::forward_flops_per_token;
 use crate::eval::{evaluate_lm, EvalSet};
+use crate::run::Which;
 use crate::run::{load_trained, RunDir};
-use crate::train::checkpoint::Which;
 use crate::train::{loader_configs, train, TrainOptions};
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
@@ -94,7 +94,7 @@ impl OnBackend for Job {
                 &device,
             );
             let curve = read_curve(&run.metrics())?;
-            let state: serde_json::Value = crate::train::checkpoint::load_state(&latest)?;
+            let state: serde_json::Value = crate::run::checkpoint::load_state(&latest)?;
             results.push(RunResult {
                 name,
                 kind: match config.model.kind {

@@ -2,10 +2,9 @@
 //! puzzle solver, per supervision step (more steps than trained = test-time compute).
 
 use super::device::{dispatch, Device, OnBackend};
-use crate::config::{Config, PuzzleTask};
+use crate::config::Config;
 use crate::data::{eval_windows, expand_paths, Split};
 use crate::eval::adaptive::{adaptive_halting, AdaptiveRow};
-use crate::eval::hanoi::{evaluate_hanoi, HanoiReport};
 use crate::eval::puzzle::{evaluate_puzzles, PuzzleReport};
 use crate::eval::{evaluate_lm, EvalSet, PerplexityReport};
 use crate::run::{load_trained, load_trained_puzzle, resolve_checkpoint};
@@ -83,7 +82,7 @@ impl OnBackend for Job {
 struct PuzzleJob(EvalArgs);
 
 impl OnBackend for PuzzleJob {
-    type Output = (PuzzleReport, Option<HanoiReport>);
+    type Output = (PuzzleReport, Option<String>);
     fn run<B: burn::tensor::backend::AutodiffBackend>(
         self,
         device: B::Device,
@@ -94,27 +93,21 @@ impl OnBackend for PuzzleJob {
             .steps
             .unwrap_or(t.config.puzzle.eval_steps_for(t.model.n_sup()));
         let batch = t.config.train.batch_size;
-        let report = evaluate_puzzles(&t.model, &t.data, steps, batch, &device);
-        let p = &t.config.puzzle;
-        let hanoi = (p.task == PuzzleTask::Hanoi).then(|| {
-            evaluate_hanoi(
-                &t.model,
-                &t.data.test,
-                &t.data.test_groups,
-                p.hanoi_pegs,
-                p.hanoi_min_disks..=p.hanoi_max_disks,
-                t.data.seq_len - 2,
-                steps,
-                &device,
-            )
-        });
-        Ok((report, hanoi))
+        if steps == 0 {
+            bail!("--steps must be at least 1");
+        }
+        let report = evaluate_puzzles(&t.model, &t.data, steps, batch, &device)?;
+        let replay = t
+            .data
+            .family
+            .replay(&mut |examples, s| t.model.predict(examples, s), steps);
+        Ok((report, replay))
     }
 }
 
 fn run_puzzle(args: EvalArgs) -> Result<()> {
     let checkpoint = args.checkpoint.clone();
-    let (report, hanoi) = dispatch(args.device, PuzzleJob(args))?;
+    let (report, replay) = dispatch(args.device, PuzzleJob(args))?;
     println!("{}: {}", checkpoint.display(), report.summary());
     println!("| supervision steps | exact accuracy | token accuracy | halting accuracy |");
     println!("|---|---|---|---|");
@@ -128,12 +121,8 @@ fn run_puzzle(args: EvalArgs) -> Result<()> {
                 .map_or("-".into(), |h| format!("{:.1}%", 100.0 * h))
         );
     }
-    if let Some(h) = hanoi {
-        println!(
-            "\nTowers of Hanoi ({} pegs), every move checked by the simulator:",
-            h.pegs
-        );
-        print!("{}", h.table());
+    if let Some(table) = replay {
+        print!("\n{table}");
     }
     Ok(())
 }

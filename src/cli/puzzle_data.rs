@@ -156,7 +156,7 @@ pub struct ChessArgs {
     pub play_depth: u32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    #[arg(long, default_value = crate::eval::uci::DEFAULT_ENGINE_PATH)]
+    #[arg(long, default_value = crate::data::puzzle::chess::uci::DEFAULT_ENGINE_PATH)]
     pub engine: PathBuf,
     /// Folder of lichess chess-openings .tsv files: each game starts from a random opening line.
     #[arg(long)]
@@ -165,7 +165,7 @@ pub struct ChessArgs {
 
 pub fn chess(a: ChessArgs) -> Result<()> {
     use crate::data::puzzle::chess;
-    use crate::eval::uci::{Engine, Limit};
+    use crate::data::puzzle::chess::uci::{Engine, Limit};
     let openings = match &a.openings {
         Some(dir) => chess::opening_lines(dir)?,
         None => Vec::new(),
@@ -222,9 +222,7 @@ pub fn hanoi(a: HanoiArgs) -> Result<()> {
         rows.extend(std::iter::repeat_n(text.trim_end().to_string(), a.copies));
     }
     let mut rng = Rng::new(a.seed);
-    for i in (1..rows.len()).rev() {
-        rows.swap(i, rng.below(i as u64 + 1) as usize);
-    }
+    rng.shuffle(&mut rows);
     let tmp = a
         .out
         .with_extension(format!("lines-{}.txt", std::process::id()));

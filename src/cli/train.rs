@@ -4,7 +4,7 @@
 use super::device::{dispatch, Device, OnBackend};
 use crate::config::Config;
 use crate::run::RunDir;
-use crate::train::{train, train_puzzles, PuzzleTrainOptions, TrainOptions};
+use crate::train::{train, TrainOptions};
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -36,18 +36,7 @@ struct Job(TrainOptions);
 impl OnBackend for Job {
     type Output = ();
     fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Result<()> {
-        let o = self.0;
-        if o.config.is_puzzle() {
-            let opts = PuzzleTrainOptions {
-                config: o.config,
-                run_dir: o.run_dir,
-                resume: o.resume,
-                verbose: o.verbose,
-            };
-            train_puzzles::<B>(opts, &device)?;
-        } else {
-            train::<B>(o, &device)?;
-        }
+        train::<B>(self.0, &device)?;
         Ok(())
     }
 }

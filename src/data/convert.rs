@@ -1,6 +1,6 @@
 //! Converts .txt and .jsonl files into a zstd Parquet file with one Utf8 column `text`.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+
+use crate::files::replace_with;
 
 /// Rows per row group, at most.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
@@ -41,7 +43,7 @@ pub struct ConvertStats {
     pub bytes: usize,
 }
 
-/// Writes the rows of `inputs` to `out` (through a temporary file renamed at the end).
+/// Writes the rows of `inputs` to `out`, atomically ([`replace_with`]).
 /// Text files are cut by `split`; .jsonl/.ndjson lines are JSON objects whose string field
 /// `jsonl_field` becomes the row. Blank text pieces are skipped; JSONL rows are kept as they are.
 pub fn convert_to_parquet(
@@ -51,21 +53,7 @@ pub fn convert_to_parquet(
     jsonl_field: &str,
 ) -> Result<ConvertStats> {
     ensure!(!inputs.is_empty(), "no input files to convert");
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir)
-            .map_err(|e| anyhow!("cannot create folder {}: {e}", dir.display()))?;
-    }
-    let tmp = out.with_extension(format!("tmp-{}", std::process::id()));
-    let written = write_rows(inputs, &tmp, split, jsonl_field).and_then(|stats| {
-        fs::rename(&tmp, out)
-            .map_err(|e| anyhow!("cannot move {} to {}: {e}", tmp.display(), out.display()))?;
-        Ok(stats)
-    });
-    if written.is_err() {
-        // Best effort: the temporary file may not exist, and the first error is the useful one.
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+    replace_with(out, |tmp| write_rows(inputs, tmp, split, jsonl_field))
 }
 
 fn write_rows(

@@ -2,9 +2,9 @@
 //! halting head says its prediction has settled (sigmoid(q) >= threshold), else at the last step.
 //! Reports the perplexity of those predictions against the mean number of steps used.
 
-use super::perplexity::{batch_tensors, EvalSet};
+use super::perplexity::EvalSet;
 use crate::nn::loss::token_nll;
-use crate::tasks::text::TextLm;
+use crate::tasks::text::{batch_tensors, TextLm};
 use burn::prelude::*;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -2,12 +2,11 @@
 //! top-1 agreement with Stockfish, centipawn loss of the (legal-restricted) move, puzzle solve
 //! rate, and games against a strength-limited Stockfish with an Elo estimate.
 
-use super::uci::{centipawn_loss, Engine, Limit};
+use crate::data::puzzle::chess::uci::{centipawn_loss, Engine, Limit};
 use crate::data::puzzle::chess::{self, Board, GameResult, PuzzleLine};
 use crate::data::puzzle::Example;
-use crate::eval::puzzle::puzzle_batch;
 use crate::rng::Rng;
-use crate::tasks::puzzle::PuzzleModel;
+use crate::tasks::puzzle::{PuzzleBatch, PuzzleModel};
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -107,7 +106,7 @@ pub fn model_moves<B: Backend>(
                 puzzle_id: 0,
             })
             .collect();
-        let batch = puzzle_batch::<B>(&examples, device);
+        let batch = PuzzleBatch::<B>::new(&examples, device);
         let logits = model
             .forward_steps(&batch, steps)
             .pop()

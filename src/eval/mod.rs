@@ -8,6 +8,5 @@ pub mod cost;
 pub mod hanoi;
 pub mod perplexity;
 pub mod puzzle;
-pub mod uci;
 
 pub use perplexity::{evaluate_lm, EvalSet, PerplexityReport};

@@ -129,25 +129,6 @@ pub fn evaluate_lm<B: Backend>(
     }
 }
 
-/// Windows of L+1 tokens -> (inputs [B, L], targets [B, L]).
-pub fn batch_tensors<B: Backend>(
-    windows: &[Vec<u32>],
-    device: &B::Device,
-) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
-    let b = windows.len();
-    let l = windows[0].len() - 1;
-    let mut inputs = Vec::with_capacity(b * l);
-    let mut targets = Vec::with_capacity(b * l);
-    for w in windows {
-        inputs.extend(w[..l].iter().map(|&t| t as i64));
-        targets.extend(w[1..].iter().map(|&t| t as i64));
-    }
-    (
-        Tensor::from_data(TensorData::new(inputs, [b, l]), device),
-        Tensor::from_data(TensorData::new(targets, [b, l]), device),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,15 @@
-//! Puzzle metrics on a test set (TRM-SPEC 3, 5): token and exact accuracy after every
+//! Puzzle metrics on a test set (docs/trm.md §3, §5): token and exact accuracy after every
 //! supervision step (test-time compute beyond training included), halting accuracy, accuracy
-//! and mean steps when halting on the Q head, and for ARC the paper's pass@1 / pass@2 by voting.
+//! and mean steps when halting on the Q head, and whatever scores the puzzle family adds (ARC
+//! pass@k by voting, chess legality).
 
-use crate::data::puzzle::arc::{pass_at_k, vote, Prediction};
-use crate::data::puzzle::chess;
-use crate::data::puzzle::source::PuzzleData;
-use crate::data::puzzle::Example;
-use crate::eval::chess::decode_moves;
+use crate::data::puzzle::PuzzleData;
+use crate::tasks::host_f64;
 use crate::tasks::puzzle::{correctness, PuzzleBatch, PuzzleModel};
+use anyhow::Result;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Accuracy after a given number of supervision steps (every puzzle runs all of them).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -30,24 +30,23 @@ pub struct PuzzleReport {
     /// Halting on the Q head: each puzzle stops at its first step with q > 0 (or the last).
     pub adaptive_exact_accuracy: Option<f64>,
     pub adaptive_mean_steps: Option<f64>,
-    /// ARC: per-task pass@1 and pass@2 after voting over augmentations (final step).
-    pub pass_at_1: Option<f64>,
-    pub pass_at_2: Option<f64>,
-    /// Chess (final step): share of test positions where the best legal move under the model
-    /// is the labelled one, and where its unrestricted move is legal.
-    #[serde(default)]
-    pub chess_top1: Option<f64>,
-    #[serde(default)]
-    pub chess_legal: Option<f64>,
+    /// The family's own scores at the final step (ARC: pass_at_1, pass_at_2; chess:
+    /// chess_top1, chess_legal), each a share in [0, 1].
+    #[serde(flatten)]
+    pub family: BTreeMap<String, f64>,
+    /// Which of `family` selects the best checkpoint (None: exact accuracy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_name: Option<String>,
 }
 
 impl PuzzleReport {
-    /// Exact accuracy at the last step evaluated (the model-selection metric; ARC: pass@2,
-    /// chess: top-1 legal move).
+    /// The model-selection score: the family's first score (ARC: pass@2, chess: top-1 legal
+    /// move), else exact accuracy at the last step evaluated.
     pub fn score(&self) -> f64 {
-        self.pass_at_2
-            .or(self.chess_top1)
-            .unwrap_or_else(|| self.per_step.last().map_or(0.0, |s| s.exact_accuracy))
+        match &self.score_name {
+            Some(name) => self.family[name],
+            None => self.per_step.last().map_or(0.0, |s| s.exact_accuracy),
+        }
     }
 
     pub fn final_step(&self) -> &StepAccuracy {
@@ -76,46 +75,11 @@ impl PuzzleReport {
         if let Some(h) = f.halt_accuracy {
             line += &format!("; halt accuracy {:.1}%", 100.0 * h);
         }
-        if let (Some(p1), Some(p2)) = (self.pass_at_1, self.pass_at_2) {
-            line += &format!("; ARC pass@1 {:.2}% pass@2 {:.2}%", 100.0 * p1, 100.0 * p2);
-        }
-        if let (Some(top1), Some(legal)) = (self.chess_top1, self.chess_legal) {
-            line += &format!(
-                "; chess: labelled move top-1 {:.2}% (legal moves only), unrestricted move legal {:.2}%",
-                100.0 * top1,
-                100.0 * legal
-            );
+        for (name, value) in &self.family {
+            line += &format!("; {name} {:.2}%", 100.0 * value);
         }
         line
     }
-}
-
-/// Stack examples into a batch on `device`.
-pub fn puzzle_batch<B: Backend>(examples: &[Example], device: &B::Device) -> PuzzleBatch<B> {
-    let b = examples.len();
-    let l = examples[0].inputs.len();
-    let ints = |f: &dyn Fn(&Example) -> &[u8]| -> Vec<i64> {
-        examples
-            .iter()
-            .flat_map(|e| f(e).iter().map(|&t| t as i64))
-            .collect()
-    };
-    PuzzleBatch {
-        inputs: Tensor::from_data(TensorData::new(ints(&|e| &e.inputs), [b, l]), device),
-        labels: Tensor::from_data(TensorData::new(ints(&|e| &e.labels), [b, l]), device),
-        puzzle_ids: Tensor::from_data(
-            TensorData::new(examples.iter().map(|e| e.puzzle_id as i64).collect(), [b]),
-            device,
-        ),
-    }
-}
-
-/// A tensor's values on the host as f64.
-pub fn host_f64<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
-    t.into_data()
-        .convert::<f64>()
-        .to_vec::<f64>()
-        .expect("float data")
 }
 
 /// Evaluate `model` on the test set with `steps` supervision steps, `batch_size` puzzles at a time.
@@ -125,17 +89,16 @@ pub fn evaluate_puzzles<B: Backend>(
     steps: usize,
     batch_size: usize,
     device: &B::Device,
-) -> PuzzleReport {
+) -> Result<PuzzleReport> {
     let n = data.test.len();
     let mut tok = vec![0.0; steps];
     let mut exact = vec![0.0; steps];
     let mut halt_right = vec![0.0; steps];
     let mut has_q = false;
     let (mut adaptive_exact, mut adaptive_steps) = (0.0, 0.0);
-    let mut predictions = Vec::new();
-    let (mut chess_top1, mut chess_legal) = (0usize, 0usize);
+    let mut scorer = data.family.scorer();
     for (chunk_index, chunk) in data.test.chunks(batch_size.max(1)).enumerate() {
-        let batch = puzzle_batch::<B>(chunk, device);
+        let batch = PuzzleBatch::<B>::new(chunk, device);
         let valid = batch.labels.clone().not_equal_elem(0).float();
         let outs = model.forward_steps(&batch, steps);
         let b = chunk.len();
@@ -158,36 +121,17 @@ pub fn evaluate_puzzles<B: Backend>(
                 }
             }
         }
-        if let Some(boards) = &data.chess_boards {
-            let start = chunk_index * batch_size.max(1);
-            let boards = &boards[start..start + b];
-            let last = outs.last().expect("steps >= 1").logits.clone();
-            for ((board, ex), (raw, legal)) in
-                boards.iter().zip(chunk).zip(decode_moves(boards, last))
-            {
-                chess_legal += usize::from(chess::is_legal(board, &raw));
-                chess_top1 += usize::from(chess::decode_move(board, &ex.labels) == Some(legal));
-            }
-        }
-        if let Some((_, items)) = &data.arc {
+        if let Some(scorer) = scorer.as_mut() {
             let last = outs.last().expect("steps >= 1");
-            let tokens = last.logits.clone().argmax(2).squeeze_dim::<2>(2);
-            let tokens: Vec<i64> = tokens.into_data().convert::<i64>().to_vec().expect("ints");
-            let l = chunk[0].inputs.len();
+            let logits: Vec<f32> = last
+                .logits
+                .clone()
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .expect("floats");
             let q = last.q.clone().map(host_f64).unwrap_or_else(|| vec![0.0; b]);
-            for i in 0..b {
-                let item = &items[chunk_index * batch_size.max(1) + i];
-                predictions.push(Prediction {
-                    task: item.task.clone(),
-                    test_index: item.test_index,
-                    augmentation: item.augmentation,
-                    tokens: tokens[i * l..(i + 1) * l]
-                        .iter()
-                        .map(|&t| t as u8)
-                        .collect(),
-                    q: 1.0 / (1.0 + (-q[i]).exp()),
-                });
-            }
+            scorer.add(chunk_index * batch_size.max(1), &logits, &q);
         }
     }
     let count = n.max(1) as f64;
@@ -199,31 +143,16 @@ pub fn evaluate_puzzles<B: Backend>(
             halt_accuracy: has_q.then(|| halt_right[s] / count),
         })
         .collect();
-    let (pass_at_1, pass_at_2) = match &data.arc {
-        Some((set, _)) => {
-            // The predictions come from the dataset's own test items, so voting cannot fail.
-            let votes = vote(set, &predictions).expect("test items belong to their dataset");
-            (
-                Some(pass_at_k(&votes, set, 1)),
-                Some(pass_at_k(&votes, set, 2)),
-            )
-        }
-        None => (None, None),
+    let scores = match scorer {
+        Some(scorer) => scorer.finish()?,
+        None => Vec::new(),
     };
-    PuzzleReport {
+    Ok(PuzzleReport {
         puzzles: n,
         per_step,
         adaptive_exact_accuracy: has_q.then(|| adaptive_exact / count),
         adaptive_mean_steps: has_q.then(|| adaptive_steps / count),
-        pass_at_1,
-        pass_at_2,
-        chess_top1: data
-            .chess_boards
-            .is_some()
-            .then(|| chess_top1 as f64 / count),
-        chess_legal: data
-            .chess_boards
-            .is_some()
-            .then(|| chess_legal as f64 / count),
-    }
+        score_name: scores.first().map(|(name, _)| name.clone()),
+        family: scores.into_iter().collect(),
+    })
 }

@@ -1,4 +1,4 @@
-//! Blocks: the TRM's post-norm block (TRM-SPEC 1), h = rms(h + mix(h)); h = rms(h + swiglu(h)),
+//! Blocks: the TRM's post-norm block (docs/trm.md §1), h = rms(h + mix(h)); h = rms(h + swiglu(h)),
 //! and the standard pre-norm block of the transformer baseline, h = h + mix(rms(h)); h = h + swiglu(rms(h)).
 
 use super::{rms_norm, Attention, AttnMask, Init, MlpT, Rope, SwiGlu};

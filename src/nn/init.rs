@@ -18,7 +18,7 @@ impl<'a, B: Backend> Init<'a, B> {
     }
 }
 
-/// Truncated normal cut at 2 sigma, rescaled so that its standard deviation is `std` (TRM-SPEC 1).
+/// Truncated normal cut at 2 sigma, rescaled so that its standard deviation is `std` (docs/trm.md §1).
 pub fn trunc_normal<B: Backend, const D: usize>(
     init: &mut Init<B>,
     shape: [usize; D],

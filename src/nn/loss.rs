@@ -26,7 +26,7 @@ pub fn bce_with_logits<B: Backend, const D: usize>(
     (q.clone().clamp_min(0.0) - q * t + softplus_neg_abs).mean()
 }
 
-/// Stablemax s(x) = 1/(1 - x) for x < 0, x + 1 otherwise (TRM-SPEC 3): a softmax replacement
+/// Stablemax s(x) = 1/(1 - x) for x < 0, x + 1 otherwise (docs/trm.md §3): a softmax replacement
 /// whose tails grow linearly, not exponentially. Each branch sees a clamped input so the unused
 /// branch never produces inf (and so never a 0 * inf = NaN gradient).
 fn stablemax_s<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {

@@ -1,4 +1,4 @@
-//! MLP-T token mixer: a SwiGLU across the sequence axis (TRM-SPEC 1), for fixed-length puzzles.
+//! MLP-T token mixer: a SwiGLU across the sequence axis (docs/trm.md §1), for fixed-length puzzles.
 
 use super::{Init, SwiGlu};
 use burn::prelude::*;

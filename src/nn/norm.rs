@@ -1,4 +1,4 @@
-//! RMSNorm without a learned weight (TRM-SPEC 1): x / sqrt(mean(x^2) + eps).
+//! RMSNorm without a learned weight (docs/trm.md §1): x / sqrt(mean(x^2) + eps).
 
 use burn::prelude::*;
 

@@ -6,3 +6,13 @@ pub mod puzzle;
 pub mod text;
 
 pub use core::Core;
+
+use burn::prelude::*;
+
+/// A tensor's values on the host as f64 (metrics and decoding).
+pub fn host_f64<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .expect("float data")
+}

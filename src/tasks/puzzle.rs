@@ -1,10 +1,11 @@
 //! The puzzle adapter (Sudoku, Maze, ARC): grid tokens plus a puzzle-id prefix in, full attention
 //! (or MLP-T), a token head on the grid positions and one halting logit per puzzle, read at the
-//! first position (TRM-SPEC 2-3). Losses: stablemax (or softmax) cross-entropy averaged over each
+//! first position (docs/trm.md §2-3). Losses: stablemax (or softmax) cross-entropy averaged over each
 //! puzzle's labelled cells, and BCE of the halting logit against "the whole puzzle is right".
 
 use super::core::Core;
-use crate::config::{ModelConfig, PuzzleConfig, PuzzleLoss};
+use crate::config::{Config, ModelConfig, PuzzleConfig, PuzzleLoss};
+use crate::data::puzzle::{Example, PuzzleData};
 use crate::nn::loss::{bce_with_logits, sequence_mean, token_nll, token_nll_stablemax};
 use crate::nn::{trunc_normal, AttnMask, Init, Linear};
 use crate::trm::State;
@@ -31,6 +32,28 @@ pub struct PuzzleBatch<B: Backend> {
     pub inputs: Tensor<B, 2, Int>,
     pub labels: Tensor<B, 2, Int>,
     pub puzzle_ids: Tensor<B, 1, Int>,
+}
+
+impl<B: Backend> PuzzleBatch<B> {
+    /// Stack examples (all of one length) into a batch on `device`.
+    pub fn new(examples: &[Example], device: &B::Device) -> Self {
+        let b = examples.len();
+        let l = examples[0].inputs.len();
+        let ints = |f: &dyn Fn(&Example) -> &[u8]| -> Vec<i64> {
+            examples
+                .iter()
+                .flat_map(|e| f(e).iter().map(|&t| t as i64))
+                .collect()
+        };
+        Self {
+            inputs: Tensor::from_data(TensorData::new(ints(&|e| &e.inputs), [b, l]), device),
+            labels: Tensor::from_data(TensorData::new(ints(&|e| &e.labels), [b, l]), device),
+            puzzle_ids: Tensor::from_data(
+                TensorData::new(examples.iter().map(|e| e.puzzle_id as i64).collect(), [b]),
+                device,
+            ),
+        }
+    }
 }
 
 /// What one supervision step predicts: grid logits [B, L, V] and the halting logit [B].
@@ -82,11 +105,7 @@ impl<B: Backend> PuzzleModel<B> {
     }
 
     /// The model `config` describes, sized for `data` (vocabulary, grid length, puzzle ids).
-    pub fn for_data(
-        config: &crate::config::Config,
-        data: &crate::data::puzzle::source::PuzzleData,
-        device: &B::Device,
-    ) -> Self {
+    pub fn for_data(config: &Config, data: &PuzzleData, device: &B::Device) -> Self {
         Self::new(
             &config.model,
             &config.puzzle,
@@ -149,6 +168,29 @@ impl<B: Backend> PuzzleModel<B> {
             .q_logits(state.y.clone().narrow(1, 0, 1))
             .map(|q| q.reshape([b]));
         PuzzleOutput { state, logits, q }
+    }
+
+    /// The argmax tokens of every grid position after each of `steps` supervision steps:
+    /// [step][example][position] (a puzzle family's `Predict`).
+    pub fn predict(&self, examples: &[Example], steps: usize) -> Vec<Vec<Vec<u8>>> {
+        let batch = PuzzleBatch::new(examples, &self.embed.device());
+        let l = examples[0].inputs.len();
+        self.forward_steps(&batch, steps)
+            .into_iter()
+            .map(|out| {
+                let tokens: Vec<i64> = out
+                    .logits
+                    .argmax(2)
+                    .into_data()
+                    .convert::<i64>()
+                    .to_vec()
+                    .expect("ints");
+                tokens
+                    .chunks(l)
+                    .map(|row| row.iter().map(|&t| t as u8).collect())
+                    .collect()
+            })
+            .collect()
     }
 
     /// Inference: the outputs after each of `steps` supervision steps (all puzzles run all steps).

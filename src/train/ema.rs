@@ -1,4 +1,4 @@
-//! Exponential moving average of the weights (TRM-SPEC 4); evaluation and sampling use this copy.
+//! Exponential moving average of the weights (docs/trm.md §4); evaluation and sampling use this copy.
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;

@@ -1,12 +1,26 @@
-//! Training: the deep-supervision loop, optimizers, EMA, learning-rate schedule and checkpoints.
+//! Training: one loop for every task (`trainer`), the language-model and puzzle tasks it runs,
+//! the weights they update (optimizer, EMA, learning-rate schedule).
 
-pub mod checkpoint;
 pub mod ema;
-pub mod learner;
 pub mod optim;
 pub mod puzzle;
 pub mod schedule;
-mod trainer;
+pub mod text;
+pub mod trainer;
+pub mod weights;
 
-pub use puzzle::{train_puzzles, PuzzleSummary, PuzzleTrainOptions};
-pub use trainer::{loader_configs, train, TrainOptions, TrainSummary};
+pub use text::loader_configs;
+pub use trainer::{RunSummary, TrainOptions};
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+
+/// Train what the config describes: a puzzle solver when `puzzle.task` names a family, else a
+/// language model.
+pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Result<RunSummary> {
+    if opts.config.is_puzzle() {
+        trainer::run::<B, puzzle::PuzzleTask<B>>(opts, device)
+    } else {
+        trainer::run::<B, text::TextTask<B>>(opts, device)
+    }
+}

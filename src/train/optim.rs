@@ -1,4 +1,4 @@
-//! Optimizers: AdamW and AdamATan2 (TRM-SPEC 4) with decoupled weight decay, and global
+//! Optimizers: AdamW and AdamATan2 (docs/trm.md §4) with decoupled weight decay, and global
 //! gradient-norm clipping (burn's own clipping works per tensor, not on the global norm).
 
 use crate::config::{OptimizerKind, TrainConfig};

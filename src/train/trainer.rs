@@ -1,30 +1,29 @@
-//! The training loop: one batch from the corpus to the optimizer, with deep supervision.
+//! The one training loop, for every task: run folder, resume, cadence (log / evaluate /
+//! checkpoint), NaN stop, progress, TensorBoard and metrics.jsonl. A task says what one training
+//! step and one evaluation are ([`TrainTask`]); the language model and the puzzle solver are two.
 //!
-//! For each batch: embed x, start (y, z), then for each of N_sup supervision steps run
-//! deep_recursion, take the next-token loss on y, backpropagate, and either step the optimizer
-//! (`per_step`, the paper's pseudocode) or accumulate (`accumulate`); (y, z) is carried detached.
+//! ```text
+//! open the task (data, tokenizer, model); create or resume the run folder
+//! while step < train.steps:
+//!     log <- task.step()                      (a batch of deep supervision, or one carry update)
+//!     every log_every: TensorBoard scalars;  every eval_every: task.evaluate() on the EMA weights
+//!     metrics.jsonl line;  every checkpoint_every (and at a new best): checkpoint
+//! ```
 
-use super::checkpoint::{self, Which};
-use super::learner::{BatchLog, Learner};
+use super::weights::Weights;
 use crate::config::Config;
-use crate::data::{
-    eval_windows, expand_paths, LoaderConfig, LoaderState, Split, TextTokenizer, TokenLoader,
-};
-use crate::eval::perplexity::{evaluate_lm, EvalSet, PerplexityReport};
+use crate::files::write_atomic;
 use crate::log::TbWriter;
-use crate::rng::Rng;
-use crate::run::{ensure_same_tokenizer, RunDir};
-use crate::sample::{sample_text, SamplingParams};
-use crate::tasks::text::TextLm;
+use crate::run::{RunDir, Which};
 use anyhow::{bail, Context, Result};
-use burn::module::Module;
-use burn::optim::Optimizer;
-use burn::prelude::*;
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub struct TrainOptions {
@@ -36,67 +35,158 @@ pub struct TrainOptions {
     pub verbose: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct TrainSummary {
-    pub run_dir: PathBuf,
-    pub steps: u64,
-    pub val: PerplexityReport,
-    /// exp(entropy of the validation tokens' own unigram distribution): the best any unigram model can do.
-    pub unigram_ppl: f64,
-    pub tokens_per_sec: f64,
-    pub sample: String,
-    pub parameters: usize,
+/// A loss that is NaN or infinite, with where it happened: the error that stops training.
+#[derive(Debug)]
+pub struct NonFiniteLoss {
+    pub value: f64,
+    /// The supervision step of the batch, where a step has several.
+    pub supervision_step: Option<usize>,
 }
 
-/// Everything besides the weights and optimizer moments that an exact resume needs.
+impl std::fmt::Display for NonFiniteLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "loss became {}", self.value)
+    }
+}
+
+impl std::error::Error for NonFiniteLoss {}
+
+/// What one training step did, as host numbers.
+#[derive(Debug, Default)]
+pub struct StepLog {
+    pub loss: f64,
+    pub lr: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Tokens the step trained on (the whole batch).
+    pub tokens: u64,
+    /// The task's own TensorBoard scalars, named under train/.
+    pub scalars: Vec<(String, f64)>,
+    /// The task's own fields of the metrics.jsonl line.
+    pub fields: Map<String, Value>,
+    /// Progress text.
+    pub message: String,
+}
+
+/// What one evaluation found.
+#[derive(Debug, Default, Clone)]
+pub struct Evaluation {
+    /// Higher is better: the `best` checkpoint has the highest.
+    pub score: f64,
+    /// TensorBoard scalars, full tags.
+    pub scalars: Vec<(String, f64)>,
+    /// TensorBoard text, full tags.
+    pub texts: Vec<(String, String)>,
+    /// Fields added to the metrics.jsonl line of the step.
+    pub fields: Map<String, Value>,
+    /// One line for the log during training.
+    pub line: String,
+    /// The same result as the run's closing line.
+    pub summary: String,
+}
+
+/// A kind of training run, as the loop sees it.
+pub trait TrainTask<B: AutodiffBackend>: Sized {
+    type Model: AutodiffModule<B>;
+    /// What a checkpoint keeps besides the weights and the loop's counters (data position, RNGs).
+    type State: Serialize + DeserializeOwned;
+
+    /// Refuse a resume whose settings would not fit the saved run (model.* is checked already).
+    fn check_resume(saved: &Config, config: &Config, run: &RunDir) -> Result<()>;
+    /// Read the data and the tokenizer (on resume, the run folder's), build the model. Writes
+    /// nothing.
+    fn open(config: &Config, run: &RunDir, resume: bool, device: &B::Device) -> Result<Self>;
+    /// Write what a new run folder keeps besides config.toml (the tokenizer).
+    fn save_files(&self, _run: &RunDir) -> Result<()> {
+        Ok(())
+    }
+    fn weights(&self) -> &Weights<B, Self::Model>;
+    fn weights_mut(&mut self) -> &mut Weights<B, Self::Model>;
+    /// One line for the start of the run.
+    fn describe(&self) -> String;
+    fn state(&self) -> Self::State;
+    fn restore(&mut self, state: Self::State) -> Result<()>;
+    /// One training step: a batch of deep supervision, or one update of the persistent carry.
+    /// A [`NonFiniteLoss`] error stops the run naming the last good checkpoint.
+    fn step(&mut self) -> Result<StepLog>;
+    /// Evaluate the EMA weights.
+    fn evaluate(&mut self) -> Result<Evaluation>;
+    /// After training (the language model prints its sample when `verbose`).
+    fn finish(&mut self, _verbose: bool) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The loop's own counters in every checkpoint's state.json, with the task's state beside them.
 #[derive(Serialize, Deserialize)]
-struct TrainState {
-    /// Batches completed.
+struct LoopState<S> {
+    /// Training steps done.
     step: u64,
-    /// Optimizer updates made (differs from `step` with per-step supervision).
-    updates: u64,
+    /// Optimizer updates made (several per step with per-step deep supervision). Missing in
+    /// puzzle checkpoints of older versions, which made one per step.
+    #[serde(default)]
+    updates: Option<u64>,
+    #[serde(default)]
     tokens_seen: u64,
-    /// Seconds spent in training batches (evaluation excluded), summed across resumes.
+    /// Seconds spent in training steps (evaluation excluded), summed across resumes.
     #[serde(default)]
     train_seconds: f64,
+    #[serde(default)]
+    best_score: Option<f64>,
+    /// Language-model checkpoints of older versions kept the best validation NLL instead.
+    #[serde(default, skip_serializing)]
     best_val_nll: Option<f64>,
-    /// Draws the masked head's masking rates and positions.
-    #[serde(default = "default_noise_rng")]
-    noise_rng: Rng,
-    loader: LoaderState,
-    tokenizer: String,
+    #[serde(flatten)]
+    task: S,
 }
 
-fn default_noise_rng() -> Rng {
-    Rng::new(0x5eed)
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run_dir: PathBuf,
+    pub steps: u64,
+    pub parameters: usize,
+    /// The last evaluation (EMA weights).
+    pub last: Evaluation,
+    pub best_score: f64,
+    /// Training tokens per second of this invocation, evaluation included.
+    pub tokens_per_sec: f64,
 }
 
-pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Result<TrainSummary> {
+/// Train `T` as `opts` says: a new run, or the resumed one.
+pub fn run<B: AutodiffBackend, T: TrainTask<B>>(
+    opts: TrainOptions,
+    device: &B::Device,
+) -> Result<RunSummary> {
+    run_with(opts, |c, r, resume| T::open(c, r, resume, device), device)
+}
+
+/// [`run`] with a task built by `open` (config, run folder, resume?) instead of
+/// [`TrainTask::open`]: a puzzle family that is not registered, for example.
+pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
+    opts: TrainOptions,
+    open: impl FnOnce(&Config, &RunDir, bool) -> Result<T>,
+    device: &B::Device,
+) -> Result<RunSummary> {
     let run = RunDir::new(&opts.run_dir);
-    let (config, tokenizer) = prepare_run_dir(&run, &opts)?;
+    let config = &opts.config;
+    if opts.resume {
+        let saved = run.resumed_config(config)?;
+        T::check_resume(&saved, config, &run)?;
+    } else {
+        run.check_new()?;
+    }
+    let mut task = open(config, &run, opts.resume)?;
     let cfg = &config.train;
-
-    let (train_cfg, val_cfg) = loader_configs(&config)?;
-    let mut loader = TokenLoader::new(train_cfg, tokenizer.clone())?;
-    let val_set = EvalSet::new(
-        eval_windows(&val_cfg, &tokenizer, cfg.eval_windows)?,
-        &tokenizer,
-    );
-    let unigram_ppl = unigram_perplexity(&val_set.windows, tokenizer.vocab_size());
-
-    let mut learner = Learner::<B>::new(config.clone(), tokenizer.vocab_size(), device);
-    let parameters = learner.model.num_params();
-    let mut state = TrainState {
+    let checkpoints = run.checkpoints();
+    let mut state = LoopState {
         step: 0,
-        updates: 0,
+        updates: Some(0),
         tokens_seen: 0,
         train_seconds: 0.0,
+        best_score: None,
         best_val_nll: None,
-        noise_rng: default_noise_rng(),
-        loader: loader.state(),
-        tokenizer: tokenizer.fingerprint(),
+        task: task.state(),
     };
-    let checkpoints = run.checkpoints();
     if opts.resume {
         let dir = checkpoints.resolve(Which::Latest)?.with_context(|| {
             format!(
@@ -104,372 +194,163 @@ pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Resu
                 run.root.display()
             )
         })?;
-        state = checkpoint::load_state(&dir)?;
-        ensure_same_tokenizer(
-            &tokenizer,
-            &state.tokenizer,
-            &run.tokenizer().display().to_string(),
-        )?;
-        learner.model = checkpoint::load_module(learner.model, &dir, "model", device)?;
-        learner.ema = checkpoint::load_module(learner.ema, &dir, "ema", device)?;
-        learner.optim = learner
-            .optim
-            .load_record(checkpoint::load_record(&dir, "optim", device)?);
-        learner.updates = state.updates;
-        loader.restore(state.loader.clone())?;
+        state = crate::run::checkpoint::load_state(&dir)?;
+        state.best_score = state.best_score.or(state.best_val_nll.map(|nll| -nll));
+        task.weights_mut().load(&dir, cfg, device)?;
+        task.weights_mut().updates = state.updates.unwrap_or(state.step);
+        task.restore(std::mem::replace(&mut state.task, task.state()))?;
+        // Other overrides (more steps, another learning rate) become part of the run's config.
+        run.save_config(config)?;
+    } else {
+        run.create(config)?;
+        task.save_files(&run)?;
     }
 
+    let parameters = task.weights().model.num_params();
     let mut tb = TbWriter::new(&run.tensorboard())?;
     if opts.resume {
         tb.session_start(state.step + 1)?;
     }
-    let mut metrics = Metrics::open(&run, state.step)?;
-    let tokens_per_batch = (cfg.batch_size * cfg.seq_len) as u64;
+    let mut metrics = open_metrics(&run.metrics(), state.step)?;
     let progress = Progress::new(opts.verbose, cfg.steps, state.step);
-    if opts.verbose {
-        progress.println(format!(
-            "trm: {parameters} parameters, tokenizer {}, {} validation tokens (unigram perplexity {unigram_ppl:.1}), run folder {}",
-            tokenizer.describe(),
-            val_set.tokens(),
-            run.root.display()
-        ));
-    }
+    progress.println(format!(
+        "trm: {parameters} parameters; {}; run folder {}",
+        task.describe(),
+        run.root.display()
+    ));
     let started = Instant::now();
-    let start_step = state.step;
-    let mut last_val: Option<PerplexityReport> = None;
+    let start_tokens = state.tokens_seen;
+    let mut last = None;
 
     while state.step < cfg.steps {
         let t0 = Instant::now();
-        let batch = loader.next_batch()?;
-        let batch = learner.model.batch(&batch, &mut state.noise_rng, device);
-        let log = learner.train_batch(batch).or_else(|e| {
+        let log = task.step().or_else(|e| {
+            let Some(e) = e.downcast_ref::<NonFiniteLoss>() else {
+                return Err(e);
+            };
             let kept = checkpoints.resolve(Which::Latest)?;
             bail!(
-                "loss became {} at step {} (supervision step {}); stopped. Last good checkpoint: {}",
+                "loss became {} at step {}{}; stopped. Last good checkpoint: {}",
                 e.value,
                 state.step + 1,
-                e.supervision_step,
+                e.supervision_step
+                    .map_or(String::new(), |s| format!(" (supervision step {s})")),
                 kept.map_or("none yet".into(), |p| p.display().to_string())
             )
         })?;
+        let seconds = t0.elapsed().as_secs_f64();
         state.step += 1;
-        state.tokens_seen += tokens_per_batch;
+        state.tokens_seen += log.tokens;
+        state.train_seconds += seconds;
         let step = state.step;
-        let batch_seconds = t0.elapsed().as_secs_f64();
-        state.train_seconds += batch_seconds;
-        let tok_per_sec = tokens_per_batch as f64 / batch_seconds;
-        state.updates = learner.updates;
-        let final_loss = log.final_loss();
+        let tokens_per_sec = log.tokens as f64 / seconds.max(1e-9);
         if step.is_multiple_of(cfg.log_every) || step == cfg.steps {
-            tb.scalar("train/loss", final_loss, step)?;
-            tb.scalar("train/perplexity", final_loss.exp(), step)?;
-            for (s, l) in log.lm.iter().enumerate() {
-                tb.scalar(&format!("train/perplexity_step{}", s + 1), l.exp(), step)?;
+            tb.scalar("train/loss", log.loss, step)?;
+            for (name, value) in &log.scalars {
+                tb.scalar(&format!("train/{name}"), *value, step)?;
             }
-            tb.scalar("train/halt_loss", mean(&log.halt), step)?;
-            tb.scalar("train/token_accuracy", *log.accuracy.last().unwrap(), step)?;
             tb.scalar("train/learning_rate", log.lr, step)?;
             tb.scalar("train/grad_norm", log.grad_norm, step)?;
-            tb.scalar("train/tokens_per_sec", tok_per_sec, step)?;
+            tb.scalar("train/tokens_per_sec", tokens_per_sec, step)?;
         }
-        progress.update(step, final_loss, tok_per_sec);
+        progress.message(step, format!("{} {tokens_per_sec:.0} tok/s", log.message));
 
-        let eval_now = step.is_multiple_of(cfg.eval_every) || step == cfg.steps;
+        let mut evaluation = None;
         let mut is_best = false;
-        let mut report = None;
-        if eval_now {
-            let ema_model = &learner.ema;
-            let val = evaluate_lm(
-                ema_model,
-                &val_set,
-                cfg.batch_size,
-                ema_model.n_sup(),
-                device,
-            );
-            // The masked head's numbers are ELBO upper bounds: logged under their own name.
-            let v = if val.elbo_bound {
-                "val_elbo_bound"
-            } else {
-                "val"
-            };
-            tb.scalar(&format!("{v}/loss"), val.final_nll(), step)?;
-            tb.scalar(&format!("{v}/perplexity"), val.final_ppl(), step)?;
-            tb.scalar(
-                &format!("{v}/bits_per_byte"),
-                val.final_bits_per_byte(),
-                step,
-            )?;
-            for (s, p) in val.ppl_per_step().iter().enumerate() {
-                tb.scalar(&format!("{v}/perplexity_step{}", s + 1), *p, step)?;
+        if step.is_multiple_of(cfg.eval_every) || step == cfg.steps {
+            let e = task.evaluate()?;
+            for (tag, value) in &e.scalars {
+                tb.scalar(tag, *value, step)?;
             }
-            let sample = sample(ema_model, &tokenizer, &config, device, &mut std::io::sink());
-            tb.text("samples/generation", &format!("```\n{sample}\n```"), step)?;
-            is_best = state.best_val_nll.is_none_or(|b| val.final_nll() < b);
+            for (tag, text) in &e.texts {
+                tb.text(tag, text, step)?;
+            }
+            is_best = state.best_score.is_none_or(|b| e.score > b);
             if is_best {
-                state.best_val_nll = Some(val.final_nll());
+                state.best_score = Some(e.score);
             }
-            progress.println(format!(
-                "step {step}: val perplexity {}{:.2} (per supervision step: {})",
-                if val.elbo_bound { "<= " } else { "" },
-                val.final_ppl(),
-                val.ppl_per_step()
-                    .iter()
-                    .map(|p| format!("{p:.2}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            report = Some(val);
+            progress.println(format!("step {step}: {}", e.line));
+            evaluation = Some(e);
         }
-        metrics.write(
-            step,
-            &log,
-            state.tokens_seen,
-            state.train_seconds,
-            report.as_ref(),
-        )?;
-        if report.is_some() {
-            last_val = report;
+        let mut line = Map::new();
+        line.insert("step".into(), step.into());
+        line.insert("tokens".into(), state.tokens_seen.into());
+        line.insert("train_seconds".into(), state.train_seconds.into());
+        line.insert("loss".into(), log.loss.into());
+        line.insert("lr".into(), log.lr.into());
+        line.insert("grad_norm".into(), log.grad_norm.into());
+        line.extend(log.fields);
+        if let Some(e) = &evaluation {
+            line.extend(e.fields.clone());
+        }
+        writeln!(metrics, "{}", Value::Object(line))
+            .with_context(|| format!("cannot write {}", run.metrics().display()))?;
+        if evaluation.is_some() {
+            last = evaluation;
         }
         if step.is_multiple_of(cfg.checkpoint_every) || step == cfg.steps || is_best {
-            state.loader = loader.state();
-            checkpoints.save::<B, _, _, _, _>(
-                step,
-                &learner.model,
-                &learner.ema,
-                learner.optim.to_record(),
-                &state,
-                is_best,
-            )?;
+            state.updates = Some(task.weights().updates);
+            state.task = task.state();
+            task.weights().save(&checkpoints, step, &state, is_best)?;
         }
         tb.flush()?;
     }
     progress.finish();
 
-    let ema_model = learner.ema;
-    let val = match last_val {
-        Some(v) => v,
-        None => evaluate_lm(
-            &ema_model,
-            &val_set,
-            cfg.batch_size,
-            ema_model.n_sup(),
-            device,
-        ),
+    let last = match last {
+        Some(e) => e,
+        None => task.evaluate()?,
     };
-    let elapsed = started.elapsed().as_secs_f64();
     let tokens_per_sec =
-        (state.step - start_step) as f64 * tokens_per_batch as f64 / elapsed.max(1e-9);
-    let sample = if opts.verbose {
-        println!("\nSample (EMA weights, prompt {:?}):", config.sample.prompt);
-        let s = sample(
-            &ema_model,
-            &tokenizer,
-            &config,
-            device,
-            &mut std::io::stdout(),
-        );
-        println!();
-        s
-    } else {
-        sample(
-            &ema_model,
-            &tokenizer,
-            &config,
-            device,
-            &mut std::io::sink(),
-        )
-    };
+        (state.tokens_seen - start_tokens) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    task.finish(opts.verbose)?;
     if opts.verbose {
         println!(
-            "\nvalidation perplexity {}{:.2} (unigram baseline {unigram_ppl:.1}); {:.0} tokens/s; run folder {}",
-            if val.elbo_bound { "<= " } else { "" },
-            val.final_ppl(),
-            tokens_per_sec,
+            "\n{}; {tokens_per_sec:.0} tokens/s; run folder {}",
+            last.summary,
             run.root.display()
         );
     }
-    Ok(TrainSummary {
+    Ok(RunSummary {
         run_dir: run.root,
         steps: state.step,
-        val,
-        unigram_ppl,
-        tokens_per_sec,
-        sample,
         parameters,
+        best_score: state.best_score.unwrap_or(last.score),
+        last,
+        tokens_per_sec,
     })
-}
-
-/// New run: create the folder, save config and tokenizer. Resume: read them back from the folder.
-fn prepare_run_dir(run: &RunDir, opts: &TrainOptions) -> Result<(Config, TextTokenizer)> {
-    if opts.resume {
-        let saved = run.resumed_config(&opts.config)?;
-        if saved.data.tokenizer != opts.config.data.tokenizer {
-            bail!(
-                "--resume {}: data.tokenizer cannot change when resuming",
-                run.root.display()
-            );
-        }
-        // Other overrides (more steps, another learning rate) become part of the run's config.
-        run.save_config(&opts.config)?;
-        let tokenizer = TextTokenizer::from_file(&run.tokenizer())?;
-        return Ok((opts.config.clone(), tokenizer));
-    }
-    let tokenizer = TextTokenizer::from_spec(&opts.config.data.tokenizer)?;
-    run.create(&opts.config)?;
-    tokenizer.save(&run.tokenizer())?;
-    Ok((opts.config.clone(), tokenizer))
-}
-
-/// Training and validation loaders of a config (validation: `data.val`, else the held-out split).
-pub fn loader_configs(config: &Config) -> Result<(LoaderConfig, LoaderConfig)> {
-    let t = &config.train;
-    let d = &config.data;
-    let train_files = expand_paths(&d.train)?;
-    let base = |files, split| LoaderConfig {
-        files,
-        text_column: d.text_column.clone(),
-        split,
-        val_fraction: d.val_fraction,
-        batch_size: t.batch_size,
-        seq_len: t.seq_len,
-        shuffle_buffer: d.shuffle_buffer,
-        seed: t.seed,
-    };
-    Ok(if d.val.is_empty() {
-        (
-            base(train_files.clone(), Split::Train),
-            base(train_files, Split::Val),
-        )
-    } else {
-        (
-            base(train_files, Split::All),
-            base(expand_paths(&d.val)?, Split::All),
-        )
-    })
-}
-
-fn sampling_params(config: &Config, tokenizer: &TextTokenizer) -> SamplingParams {
-    let s = &config.sample;
-    SamplingParams {
-        max_new_tokens: s.max_new_tokens,
-        temperature: s.temperature,
-        top_k: s.top_k,
-        top_p: s.top_p,
-        seed: config.train.seed,
-        stop_token: Some(tokenizer.eot_id()),
-        cache: true,
-        diffusion_steps: s.steps,
-        halt_threshold: None,
-    }
-}
-
-/// The configured sample from `model`, streamed to `out`.
-fn sample<B: Backend>(
-    model: &TextLm<B>,
-    tok: &TextTokenizer,
-    config: &Config,
-    device: &B::Device,
-    out: &mut dyn std::io::Write,
-) -> String {
-    let params = sampling_params(config, tok);
-    sample_text(model, tok, &config.sample.prompt, &params, device, out)
-}
-
-/// exp(H) of the token distribution of the validation targets.
-fn unigram_perplexity(windows: &[Vec<u32>], vocab: usize) -> f64 {
-    let mut counts = vec![0u64; vocab];
-    let mut total = 0u64;
-    for w in windows {
-        for &t in &w[1..] {
-            counts[t as usize] += 1;
-            total += 1;
-        }
-    }
-    let entropy: f64 = counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = c as f64 / total as f64;
-            -p * p.ln()
-        })
-        .sum();
-    entropy.exp()
-}
-
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len().max(1) as f64
-}
-
-/// metrics.jsonl: one line per batch. On resume, lines past the checkpoint's step are dropped so
-/// the file reads as one uninterrupted run.
-struct Metrics {
-    file: std::fs::File,
-}
-
-impl Metrics {
-    fn open(run: &RunDir, resume_step: u64) -> Result<Self> {
-        Ok(Self {
-            file: open_metrics(run, resume_step)?,
-        })
-    }
-
-    fn write(
-        &mut self,
-        step: u64,
-        log: &BatchLog,
-        tokens: u64,
-        train_seconds: f64,
-        val: Option<&PerplexityReport>,
-    ) -> Result<()> {
-        let mut line = serde_json::json!({
-            "step": step,
-            "tokens": tokens,
-            "train_seconds": train_seconds,
-            "loss": log.final_loss(),
-            "loss_per_step": log.lm,
-            "halt_loss": log.halt,
-            "accuracy": log.accuracy,
-            "lr": log.lr,
-            "grad_norm": log.grad_norm,
-        });
-        if let Some(v) = val {
-            line["val_ppl"] = v.final_ppl().into();
-            line["val_ppl_per_step"] = v.ppl_per_step().into();
-            line["val_bits_per_byte"] = v.final_bits_per_byte().into();
-        }
-        writeln!(self.file, "{line}")?;
-        Ok(())
-    }
 }
 
 /// Open metrics.jsonl for appending, first dropping lines past `resume_step` (a resumed run
 /// then reads as one uninterrupted run).
-pub(super) fn open_metrics(run: &RunDir, resume_step: u64) -> Result<std::fs::File> {
-    let path = run.metrics();
-    let kept: String = std::fs::read_to_string(&path)
+fn open_metrics(path: &Path, resume_step: u64) -> Result<std::fs::File> {
+    let kept: String = std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .filter(|line| {
-            serde_json::from_str::<serde_json::Value>(line)
+            serde_json::from_str::<Value>(line)
                 .ok()
                 .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
                 .is_some_and(|s| s <= resume_step)
         })
         .map(|l| format!("{l}\n"))
         .collect();
-    checkpoint::write_atomic(&path, kept.as_bytes())?;
-    Ok(std::fs::OpenOptions::new().append(true).open(&path)?)
+    write_atomic(path, kept.as_bytes())?;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))
 }
 
 /// A progress bar on a terminal; plain lines every few seconds otherwise (CI logs, pipes).
-pub(super) struct Progress {
+struct Progress {
     bar: Option<ProgressBar>,
     verbose: bool,
     last_line: std::cell::Cell<Instant>,
 }
 
 impl Progress {
-    pub(super) fn new(verbose: bool, steps: u64, start: u64) -> Self {
+    fn new(verbose: bool, steps: u64, start: u64) -> Self {
         let bar = (verbose && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
             let bar = ProgressBar::new(steps);
             bar.set_style(
@@ -486,17 +367,7 @@ impl Progress {
         }
     }
 
-    fn update(&self, step: u64, loss: f64, tok_per_sec: f64) {
-        self.message(
-            step,
-            format!(
-                "loss {loss:.3} ppl {:.2} {tok_per_sec:.0} tok/s",
-                loss.exp()
-            ),
-        );
-    }
-
-    pub(super) fn message(&self, step: u64, msg: String) {
+    fn message(&self, step: u64, msg: String) {
         if let Some(bar) = &self.bar {
             bar.set_message(msg);
             bar.set_position(step);
@@ -506,7 +377,7 @@ impl Progress {
         }
     }
 
-    pub(super) fn println(&self, line: String) {
+    fn println(&self, line: String) {
         match &self.bar {
             Some(bar) => bar.println(line),
             None if self.verbose => eprintln!("{line}"),
@@ -514,7 +385,7 @@ impl Progress {
         }
     }
 
-    pub(super) fn finish(&self) {
+    fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish();
         }

@@ -1,4 +1,4 @@
-//! THE recursive core (TRM-SPEC 2): one tiny network f refining an answer y and a latent z.
+//! THE recursive core (docs/trm.md §2): one tiny network f refining an answer y and a latent z.
 //! It knows nothing of text or puzzles: the task supplies x, the attention mask and the heads.
 //!
 //! ```text
@@ -49,7 +49,7 @@ pub struct State<B: Backend> {
 }
 
 impl<B: Backend> State<B> {
-    /// Cut the graph between supervision steps (TRM-SPEC 2: carry (y, z) detached).
+    /// Cut the graph between supervision steps (docs/trm.md §2: carry (y, z) detached).
     pub fn detach(self) -> Self {
         Self {
             y: self.y.detach(),
@@ -130,7 +130,7 @@ impl<B: Backend> Trm<B> {
     }
 
     /// Halting logits, one per position: [B, L, D] -> [B, L]. A task that halts per sequence
-    /// reads position 0 (TRM-SPEC 2); the language model halts per token.
+    /// reads position 0 (docs/trm.md §2); the language model halts per token.
     pub fn q_logits(&self, y: Tensor<B, 3>) -> Tensor<B, 2> {
         self.q_head.forward(y).squeeze_dim(2)
     }

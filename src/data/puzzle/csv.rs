@@ -1,14 +1,18 @@
-//! The puzzle CSV format of Sudoku-Extreme and Maze-Hard (`source,question,answer,rating`).
+//! CSV: the one reader of the project's CSV files, and the puzzle CSV format of Sudoku-Extreme
+//! and Maze-Hard (`source,question,answer,rating`).
 //!
-//! Reading follows RFC 4180: fields may be quoted (quotes doubled inside), quoted fields may
-//! hold commas and line breaks, lines end in LF or CRLF, and unquoted fields keep their spaces
-//! (maze rows start and end with spaces). Writing quotes a field only when it must.
+//! Reading follows RFC 4180 as Python's `csv` module writes it: fields may be quoted (quotes
+//! doubled inside), quoted fields may hold commas and line breaks, lines end in LF or CRLF, and
+//! unquoted fields keep their spaces (maze rows start and end with spaces). Writing quotes a
+//! field only when it must.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufReader, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{anyhow, bail, Context, Result};
+
+use crate::files::replace_with;
 
 /// One puzzle: where it came from, the question and answer strings, and a difficulty rating.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,9 +28,37 @@ pub struct PuzzleRow {
 const COLUMNS: [&str; 4] = ["source", "question", "answer", "rating"];
 
 /// One parsed record: its fields and the (1-based) line it starts on.
-struct Record {
-    line: usize,
-    fields: Vec<String>,
+pub struct Record {
+    pub line: usize,
+    pub fields: Vec<String>,
+}
+
+/// A CSV file read one record at a time, whatever its columns (the first record is usually the
+/// header). Empty lines are skipped; a UTF-8 byte-order mark at the start is dropped. Errors
+/// name the file and the line: "FILE:LINE: message".
+pub struct CsvFile {
+    name: String,
+    records: Records<BufReader<File>>,
+}
+
+impl CsvFile {
+    /// Opens `path` for reading ("FILE: cannot read" when it cannot).
+    pub fn open(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let file = File::open(path).with_context(|| format!("{name}: cannot read"))?;
+        Ok(Self {
+            name,
+            records: Records::new(BufReader::new(file)),
+        })
+    }
+
+    /// The next record that is not an empty line, or None at the end of the file.
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
+        let name = &self.name;
+        self.records
+            .next_record()
+            .map_err(|e| anyhow!("{name}:{e}"))
+    }
 }
 
 /// Reads a puzzle CSV. The header must name the columns source, question, answer and rating;
@@ -34,10 +66,8 @@ struct Record {
 /// read record by record, so only the rows are held in memory.
 pub fn read_csv(path: &Path) -> Result<Vec<PuzzleRow>> {
     let name = path.display();
-    let file = std::fs::File::open(path).with_context(|| format!("{name}: cannot read"))?;
-    let mut records = Records::new(std::io::BufReader::new(file));
-    let mut next = || records.next_record().map_err(|e| anyhow!("{name}:{e}"));
-    let Some(header) = next()? else {
+    let mut records = CsvFile::open(path)?;
+    let Some(header) = records.next_record()? else {
         bail!(
             "{name}: empty file (expected a header {})",
             COLUMNS.join(",")
@@ -45,7 +75,7 @@ pub fn read_csv(path: &Path) -> Result<Vec<PuzzleRow>> {
     };
     let index = column_indices(&header.fields).with_context(|| format!("{name}:1"))?;
     let mut rows = Vec::new();
-    while let Some(record) = next()? {
+    while let Some(record) = records.next_record()? {
         let row = to_row(&record, &index, header.fields.len())
             .with_context(|| format!("{name}:{}", record.line))?;
         rows.push(row);
@@ -175,36 +205,24 @@ fn parse_record(text: &str) -> std::result::Result<Option<Vec<String>>, String> 
     }
 }
 
-/// Writes rows with the header `source,question,answer,rating` (LF line ends). The file is
-/// written beside its destination and renamed into place, so readers never see half a file.
+/// Writes rows with the header `source,question,answer,rating` (LF line ends), atomically
+/// ([`replace_with`]): readers never see half a file.
 pub fn write_csv(path: &Path, rows: &[PuzzleRow]) -> Result<()> {
-    let name = path.display();
-    let file_name = path
-        .file_name()
-        .with_context(|| format!("{name}: not a file path"))?;
-    static WRITES: AtomicUsize = AtomicUsize::new(0);
-    let unique = WRITES.fetch_add(1, Ordering::Relaxed);
-    let mut tmp_name = file_name.to_os_string();
-    tmp_name.push(format!(".tmp{}-{unique}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let write = || -> std::io::Result<()> {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        writeln!(out, "{}", COLUMNS.join(","))?;
-        for row in rows {
-            let fields = [&row.source, &row.question, &row.answer];
-            for field in fields {
-                write!(out, "{},", quote(field))?;
+    replace_with(path, |tmp| {
+        let write = || -> std::io::Result<()> {
+            let mut out = std::io::BufWriter::new(File::create(tmp)?);
+            writeln!(out, "{}", COLUMNS.join(","))?;
+            for row in rows {
+                let fields = [&row.source, &row.question, &row.answer];
+                for field in fields {
+                    write!(out, "{},", quote(field))?;
+                }
+                writeln!(out, "{}", format_rating(row.rating))?;
             }
-            writeln!(out, "{}", format_rating(row.rating))?;
-        }
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        bail!("{}: cannot write: {e}", tmp.display());
-    }
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("{name}: cannot rename {} into place", tmp.display()))
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()
+        };
+        write().with_context(|| format!("{}: cannot write", tmp.display()))
+    })
 }
 
 /// A field as CSV: quoted (quotes doubled) only if it holds a comma, quote or line break, or

@@ -6,10 +6,14 @@
 
 use std::collections::VecDeque;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
+use super::csv::read_csv;
+use super::family::{limit, PuzzleData, PuzzleFamily};
 use super::{dihedral, Example};
+use crate::config::PuzzleConfig;
 use crate::rng::Rng;
+use std::path::Path;
 
 /// The characters of a maze, in token order (token = index + 1).
 pub const CHARSET: &[u8; 5] = b"# SGo";
@@ -314,6 +318,83 @@ pub fn augment(ex: &Example, side: usize, k: u8) -> Example {
         labels: dihedral(&ex.labels, side, k),
         puzzle_id: ex.puzzle_id,
     }
+}
+
+/// The maze family: square mazes from an official CSV or generated; each draw may get one of
+/// the 8 symmetries of the square.
+struct Family {
+    side: usize,
+    train: Vec<Example>,
+    augment: bool,
+}
+
+impl PuzzleFamily for Family {
+    fn draw(&self, rng: &mut Rng) -> Example {
+        let example = &self.train[rng.below(self.train.len() as u64) as usize];
+        if self.augment {
+            augment(example, self.side, rng.below(8) as u8)
+        } else {
+            example.clone()
+        }
+    }
+}
+
+/// `puzzle.train` / `puzzle.test` as official CSVs, or generated mazes where they are empty.
+pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
+    if cfg.train.is_empty() || cfg.test.is_empty() {
+        check_size(cfg.maze_side, cfg.maze_min_path)
+            .context("puzzle.maze_side / puzzle.maze_min_path")?;
+    }
+    let mut train = examples(cfg, &cfg.train, cfg.generate_train, 0)?;
+    train.truncate(limit(train.len(), cfg.train_limit));
+    let mut test = examples(cfg, &cfg.test, cfg.generate_test, 1)?;
+    test.truncate(limit(test.len(), cfg.test_limit));
+    let len = train[0].inputs.len();
+    let side = (len as f64).sqrt().round() as usize;
+    if side * side != len {
+        bail!("maze grids must be square; got {len} cells");
+    }
+    if test.iter().chain(&train).any(|e| e.inputs.len() != len) {
+        bail!("all mazes of a run must have the same size ({side}x{side})");
+    }
+    Ok(PuzzleData {
+        name: "maze",
+        test,
+        vocab_size: VOCAB,
+        seq_len: len,
+        num_puzzle_ids: 1,
+        train_count: train.len(),
+        augmented: cfg.augment,
+        family: Box::new(Family {
+            side,
+            train,
+            augment: cfg.augment,
+        }),
+    })
+}
+
+/// Mazes from an official CSV, or `count` generated ones (stream 0: training, 1: test).
+fn examples(cfg: &PuzzleConfig, path: &str, count: usize, stream: u64) -> Result<Vec<Example>> {
+    if path.is_empty() {
+        let mut rng = cfg.generation_rng(stream);
+        return (0..count)
+            .map(|_| {
+                let (q, a) = generate(&mut rng, cfg.maze_side, cfg.maze_min_path);
+                to_example(&q, &a)
+            })
+            .collect();
+    }
+    let rows = read_csv(Path::new(path))?;
+    if rows.is_empty() {
+        bail!("{path}: no mazes");
+    }
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            to_example(r.question.as_bytes(), r.answer.as_bytes())
+                .with_context(|| format!("{path}: row {}", i + 2))
+        })
+        .collect()
 }
 
 #[cfg(test)]

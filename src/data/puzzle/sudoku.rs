@@ -7,7 +7,10 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use super::csv::read_csv;
+use super::family::{limit, PuzzleData, PuzzleFamily};
 use super::Example;
+use crate::config::PuzzleConfig;
 use crate::rng::Rng;
 
 /// Number of cells in a grid.
@@ -364,7 +367,7 @@ impl<'a> Search<'a> {
             n += 1;
         }
         if let Some(rng) = self.rng.as_deref_mut() {
-            shuffle_slice(&mut digits[..n], rng);
+            rng.shuffle(&mut digits[..n]);
         }
         for &digit in &digits[..n] {
             if self.found >= self.limit {
@@ -478,14 +481,6 @@ pub fn is_valid_solution(puzzle: &[u8; 81], candidate: &[u8; 81]) -> bool {
         })
 }
 
-/// Fisher-Yates shuffle driven by our generator.
-fn shuffle_slice<T>(items: &mut [T], rng: &mut Rng) {
-    for i in (1..items.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        items.swap(i, j);
-    }
-}
-
 /// A random full solution grid (depth-first fill with random candidate order).
 fn random_solution(rng: &mut Rng) -> [u8; 81] {
     let mut search = Search::new(1, Some(rng));
@@ -512,7 +507,7 @@ fn has_other_solution(puzzle: &[u8; 81], cell: usize, digit: u8) -> bool {
 /// unique, until every cell was tried or `max_blanks` cells are blank.
 fn remove_clues(solution: &[u8; 81], rng: &mut Rng, max_blanks: Option<usize>) -> [u8; 81] {
     let mut order: [usize; 81] = std::array::from_fn(|i| i);
-    shuffle_slice(&mut order, rng);
+    rng.shuffle(&mut order);
     let mut puzzle = *solution;
     let mut blanks = 0;
     for cell in order {
@@ -558,7 +553,7 @@ pub fn generate(
 /// A random permutation of 0..N.
 fn permutation<const N: usize>(rng: &mut Rng) -> [usize; N] {
     let mut p: [usize; N] = std::array::from_fn(|i| i);
-    shuffle_slice(&mut p, rng);
+    rng.shuffle(&mut p);
     p
 }
 
@@ -629,6 +624,79 @@ pub fn from_tokens(tokens: &[u8]) -> Option<[u8; 81]> {
         *cell = t - 1;
     }
     Some(grid)
+}
+
+/// The Sudoku family: (puzzle, solution) grids from an official CSV or generated; each draw may
+/// be shuffled (digits, bands, rows, transpose), which keeps a valid Sudoku valid.
+struct Family {
+    train: Vec<([u8; 81], [u8; 81])>,
+    augment: bool,
+}
+
+impl PuzzleFamily for Family {
+    fn draw(&self, rng: &mut Rng) -> Example {
+        let (p, s) = &self.train[rng.below(self.train.len() as u64) as usize];
+        if self.augment {
+            let (p, s) = shuffle(p, s, rng);
+            to_example(&p, &s)
+        } else {
+            to_example(p, s)
+        }
+    }
+}
+
+/// `puzzle.train` / `puzzle.test` as official CSVs, or generated puzzles where they are empty.
+pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
+    let mut train = pairs(cfg, &cfg.train, cfg.generate_train, 0)?;
+    train.truncate(limit(train.len(), cfg.train_limit));
+    let mut test = pairs(cfg, &cfg.test, cfg.generate_test, 1)?;
+    test.truncate(limit(test.len(), cfg.test_limit));
+    Ok(PuzzleData {
+        name: "sudoku",
+        test: test.iter().map(|(p, s)| to_example(p, s)).collect(),
+        vocab_size: VOCAB,
+        seq_len: CELLS,
+        num_puzzle_ids: 1,
+        train_count: train.len(),
+        augmented: cfg.augment,
+        family: Box::new(Family {
+            train,
+            augment: cfg.augment,
+        }),
+    })
+}
+
+/// (puzzle, solution) pairs from an official CSV, or `count` generated ones (stream 0: training,
+/// 1: test).
+fn pairs(
+    cfg: &PuzzleConfig,
+    path: &str,
+    count: usize,
+    stream: u64,
+) -> Result<Vec<([u8; 81], [u8; 81])>> {
+    if path.is_empty() {
+        let mut rng = cfg.generation_rng(stream);
+        let blanks = (cfg.max_blanks > 0).then_some(cfg.max_blanks);
+        return Ok((0..count)
+            .map(|_| {
+                let (p, s, _) = generate(&mut rng, cfg.min_rating, blanks);
+                (p, s)
+            })
+            .collect());
+    }
+    let rows = read_csv(Path::new(path))?;
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let at = || format!("{path}: row {}", i + 2);
+            let p = parse(&r.question).with_context(at)?;
+            let s = parse(&r.answer).with_context(at)?;
+            if s.contains(&0) {
+                bail!("{}: the answer has blanks", at());
+            }
+            Ok((p, s))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,79 +1,16 @@
-//! The run folder: config.toml, tokenizer.json, checkpoints/, tb/ and metrics.jsonl, and loading a
-//! trained model back from it for sampling and evaluation.
+//! A trained model loaded back from its run folder for inference (the EMA weights), with its
+//! config and tokenizer or puzzle data.
 
+use super::checkpoint::{self, Which};
+use super::RunDir;
 use crate::config::Config;
-use crate::data::puzzle::source::PuzzleData;
+use crate::data::puzzle::PuzzleData;
 use crate::data::TextTokenizer;
 use crate::tasks::puzzle::PuzzleModel;
 use crate::tasks::text::TextLm;
-use crate::train::checkpoint::{self, Checkpoints, Which};
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use std::path::{Path, PathBuf};
-
-pub struct RunDir {
-    pub root: PathBuf,
-}
-
-impl RunDir {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
-    }
-
-    pub fn config(&self) -> PathBuf {
-        self.root.join("config.toml")
-    }
-
-    pub fn tokenizer(&self) -> PathBuf {
-        self.root.join("tokenizer.json")
-    }
-
-    pub fn tensorboard(&self) -> PathBuf {
-        self.root.join("tb")
-    }
-
-    pub fn metrics(&self) -> PathBuf {
-        self.root.join("metrics.jsonl")
-    }
-
-    pub fn checkpoints(&self) -> Checkpoints {
-        Checkpoints::new(&self.root)
-    }
-
-    /// Start a new run here: refuse a folder that already holds one, create it, save `config`.
-    pub fn create(&self, config: &Config) -> Result<()> {
-        if self.checkpoints().resolve(Which::Latest)?.is_some() {
-            bail!(
-                "{} already holds a training run: use --resume {0} to continue it, or another --run-dir",
-                self.root.display()
-            );
-        }
-        std::fs::create_dir_all(&self.root)
-            .with_context(|| format!("cannot create run folder {}", self.root.display()))?;
-        self.save_config(config)
-    }
-
-    /// Resume: the saved config, after checking that `config` keeps its model.* settings (they
-    /// shape the saved weights). The caller checks its own data settings, then saves `config`.
-    pub fn resumed_config(&self, config: &Config) -> Result<Config> {
-        if !self.config().exists() {
-            bail!(
-                "--resume {}: no config.toml there, so it is not a run folder",
-                self.root.display()
-            );
-        }
-        let saved = Config::load(&self.config(), &[])?;
-        if saved.model != config.model {
-            bail!("--resume {}: model.* settings cannot change when resuming (they shape the saved weights)", self.root.display());
-        }
-        Ok(saved)
-    }
-
-    /// Write the run's config.toml (atomically).
-    pub fn save_config(&self, config: &Config) -> Result<()> {
-        checkpoint::write_atomic(&self.config(), config.to_toml().as_bytes())
-    }
-}
 
 /// A trained model ready for inference (the EMA weights), with its config and tokenizer.
 pub struct Trained<B: Backend> {

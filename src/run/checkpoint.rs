@@ -7,6 +7,7 @@
 //! RUN/checkpoints/best     -> "step-000200"
 //! ```
 
+use crate::files::{write_atomic, write_synced};
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::prelude::*;
@@ -120,10 +121,7 @@ impl Checkpoints {
     }
 
     fn point(&self, which: Which, name: &str) -> Result<()> {
-        let tmp = self.root.join(format!(".{}.tmp", which.file()));
-        write_synced(&tmp, name.as_bytes())?;
-        fs::rename(&tmp, self.root.join(which.file()))?;
-        Ok(())
+        write_atomic(&self.root.join(which.file()), name.as_bytes())
     }
 
     /// Remove step folders that no pointer names, and leftovers of interrupted writes.
@@ -188,22 +186,6 @@ pub fn load_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
         fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid training state", path.display()))
-}
-
-/// Write a file under a temporary name, fsync it, then rename it into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    write_synced(&tmp, bytes)?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut f =
-        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
 }
 
 fn one_line(s: &str) -> String {

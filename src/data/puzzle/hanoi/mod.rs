@@ -27,6 +27,10 @@
 //! (always "disks" and "pegs", even for 1); the completion is each move as a space and two
 //! digits (from peg, to peg), then '.', then a newline.
 
+mod family;
+
+pub use family::{load, HanoiReport, HanoiRow};
+
 use std::fmt::Write as _;
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -1,0 +1,255 @@
+//! Voting over augmentations as the official evaluator does, and the pass@k score.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{anyhow, ensure, Result};
+
+use super::augment::undo_augmentation;
+use super::dataset::ArcDataset;
+use super::encode::decode_grid;
+use super::Grid;
+
+/// One model output for one test item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    pub task: String,
+    pub test_index: usize,
+    /// Index into the task's augmentations (`TestItem::augmentation`).
+    pub augmentation: usize,
+    /// The predicted 900 label tokens.
+    pub tokens: Vec<u8>,
+    /// Halting probability: sigmoid of the halting logit (the official evaluator averages this).
+    pub q: f64,
+}
+
+/// One distinct (un-augmented) answer grid and its support.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub grid: Grid,
+    pub votes: usize,
+    pub mean_q: f64,
+}
+
+/// The ranked answers for one test input of one task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskVote {
+    pub task: String,
+    pub test_index: usize,
+    /// Best first: most votes, then highest mean q, then first seen.
+    pub candidates: Vec<Candidate>,
+    /// Predictions with no decodable grid (no colour cell at the top-left).
+    pub undecodable: usize,
+}
+
+/// Votes over augmentations, as the official evaluator: each prediction is decoded (`decode_grid`),
+/// its augmentation undone, identical grids per (task, test input) pooled. Results are sorted by
+/// (task, test input). Errors on a prediction naming an unknown task, test input or augmentation.
+pub fn vote(data: &ArcDataset, predictions: &[Prediction]) -> Result<Vec<TaskVote>> {
+    let mut tallies: BTreeMap<(String, usize), Tally> = BTreeMap::new();
+    for p in predictions {
+        let task = data
+            .task(&p.task)
+            .ok_or_else(|| anyhow!("prediction for unknown task {}", p.task))?;
+        let tests = task.task.tests.len();
+        ensure!(
+            p.test_index < tests,
+            "prediction for task {} test {}: it has {tests} test inputs",
+            p.task,
+            p.test_index
+        );
+        let augs = task.augmentations.len();
+        let aug = task.augmentations.get(p.augmentation).ok_or_else(|| {
+            let (t, a) = (&p.task, p.augmentation);
+            anyhow!("prediction for task {t} augmentation {a}: it has {augs}")
+        })?;
+        let tally = tallies.entry((p.task.clone(), p.test_index)).or_default();
+        match decode_grid(&p.tokens) {
+            Some(grid) => tally.add(undo_augmentation(&grid, aug.dihedral, &aug.colours), p.q),
+            None => tally.undecodable += 1,
+        }
+    }
+    let votes = tallies
+        .into_iter()
+        .map(|((task, test_index), tally)| tally.ranked(task, test_index))
+        .collect();
+    Ok(votes)
+}
+
+/// Running counts for one test input while voting.
+#[derive(Default)]
+struct Tally {
+    /// Distinct grids in the order first seen, with their vote counts and q sums.
+    grids: Vec<(Grid, usize, f64)>,
+    index: HashMap<Grid, usize>,
+    undecodable: usize,
+}
+
+impl Tally {
+    /// One vote for `grid` with confidence `q`.
+    fn add(&mut self, grid: Grid, q: f64) {
+        let next = self.grids.len();
+        let at = *self.index.entry(grid.clone()).or_insert(next);
+        if at == next {
+            self.grids.push((grid, 0, 0.0));
+        }
+        self.grids[at].1 += 1;
+        self.grids[at].2 += q;
+    }
+
+    /// The candidates, best first: votes desc, mean q desc, first seen (the sort is stable).
+    fn ranked(self, task: String, test_index: usize) -> TaskVote {
+        let mut candidates: Vec<Candidate> = self
+            .grids
+            .into_iter()
+            .map(|(grid, votes, q_sum)| Candidate {
+                grid,
+                votes,
+                mean_q: q_sum / votes as f64,
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.votes.cmp(&a.votes).then(b.mean_q.total_cmp(&a.mean_q)));
+        TaskVote {
+            task,
+            test_index,
+            candidates,
+            undecodable: self.undecodable,
+        }
+    }
+}
+
+/// The paper's ARC score (the official evaluator's "top-k"): for each test task, the fraction of
+/// its test inputs whose true output is among the top `k` candidates, averaged over the test
+/// tasks. Test inputs without a known solution are left out, and so are tasks with none known; a
+/// test input without any vote counts as wrong. 0 when nothing can be scored.
+pub fn pass_at_k(votes: &[TaskVote], data: &ArcDataset, k: usize) -> f64 {
+    let by_key: HashMap<(&str, usize), &TaskVote> = votes
+        .iter()
+        .map(|v| ((v.task.as_str(), v.test_index), v))
+        .collect();
+    let (mut total, mut scored) = (0.0, 0usize);
+    for task in data.tasks().iter().filter(|t| t.is_test) {
+        let known: Vec<(usize, &Grid)> = (task.task.tests.iter().enumerate())
+            .filter_map(|(i, t)| t.output.as_ref().map(|g| (i, g)))
+            .collect();
+        if known.is_empty() {
+            continue;
+        }
+        let hits = known
+            .iter()
+            .filter(|(i, solution)| {
+                by_key
+                    .get(&(task.task.id.as_str(), *i))
+                    .is_some_and(|v| v.candidates.iter().take(k).any(|c| &&c.grid == solution))
+            })
+            .count();
+        total += hits as f64 / known.len() as f64;
+        scored += 1;
+    }
+    if scored == 0 {
+        0.0
+    } else {
+        total / scored as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::puzzle::arc::testing::{err, grid, task_json, write_subset, TempDir};
+    use crate::data::puzzle::arc::{augment, build, encode_grid, BuildOptions, SEQ_LEN};
+    use crate::data::puzzle::PAD;
+    use serde_json::json;
+    use std::path::Path;
+
+    /// A two-task test subset for the voting tests: task "v" (two test inputs), task "w" (one).
+    fn voting_dataset(tmp: &Path) -> ArcDataset {
+        let a = grid(&["123", "456"]);
+        let challenges = json!({
+            "v": task_json(&[(&a, &grid(&["78", "90"]))], &[&a, &grid(&["12"])]),
+            "w": task_json(&[(&a, &a)], &[&grid(&["3"])]),
+        });
+        let solutions = json!({
+            "v": [grid(&["78", "91"]), grid(&["34", "56"])],
+            "w": [grid(&["4"])],
+        });
+        write_subset(tmp, "vote", &challenges, Some(&solutions));
+        let opts = BuildOptions {
+            train_subsets: vec![],
+            test_subset: "vote".into(),
+            augmentations: 3,
+            seed: 9,
+            max_tasks: None,
+        };
+        build(tmp, &opts).unwrap()
+    }
+
+    #[test]
+    fn vote_ranks_by_votes_then_q_and_scores_pass_at_k() {
+        let tmp = TempDir::new("vote");
+        let data = voting_dataset(&tmp.0);
+        let v = data.task("v").unwrap();
+        assert_eq!(v.augmentations.len(), 4);
+        // A prediction of `answer` (un-augmented) made under augmentation `aug` of task v.
+        let predict = |test_index: usize, aug: usize, answer: &Grid, q: f64| {
+            let a = &v.augmentations[aug];
+            Prediction {
+                task: "v".into(),
+                test_index,
+                augmentation: aug,
+                tokens: encode_grid(&augment(answer, a.dihedral, &a.colours), 0, 0),
+                q,
+            }
+        };
+        let grid_a = data.test_solution("v", 0).unwrap().clone();
+        let grid_b = grid(&["78", "99"]);
+        let grid_c = grid(&["34", "55"]);
+        let grid_d = data.test_solution("v", 1).unwrap().clone();
+        let mut junk = predict(0, 0, &grid_b, 1.0);
+        junk.tokens = vec![PAD; SEQ_LEN];
+        let predictions = vec![
+            predict(0, 1, &grid_a, 0.3),
+            predict(0, 3, &grid_b, 0.9),
+            predict(0, 2, &grid_a, 0.4),
+            junk,
+            predict(1, 1, &grid_d, 0.2),
+            predict(1, 0, &grid_c, 0.9),
+        ];
+        let votes = vote(&data, &predictions).unwrap();
+        assert_eq!(votes.len(), 2, "task w has no predictions");
+        let (first, second) = (&votes[0], &votes[1]);
+        assert_eq!((first.task.as_str(), first.test_index), ("v", 0));
+        assert_eq!(first.undecodable, 1);
+        assert_eq!(first.candidates.len(), 2);
+        assert_eq!(
+            first.candidates[0].grid, grid_a,
+            "two votes beat one with higher q"
+        );
+        assert_eq!(first.candidates[0].votes, 2);
+        assert!((first.candidates[0].mean_q - 0.35).abs() < 1e-12);
+        assert_eq!(first.candidates[1].grid, grid_b);
+        assert_eq!(second.test_index, 1);
+        assert_eq!(
+            second.candidates[0].grid, grid_c,
+            "a tie in votes goes to higher q"
+        );
+        assert_eq!(second.candidates[1].grid, grid_d);
+        // v: test 0 right at k = 1, test 1 only at k = 2; w: never. Averaged over the 2 tasks.
+        assert_eq!(pass_at_k(&votes, &data, 1), (0.5 + 0.0) / 2.0);
+        assert_eq!(pass_at_k(&votes, &data, 2), (1.0 + 0.0) / 2.0);
+        assert_eq!(pass_at_k(&[], &data, 2), 0.0);
+
+        let mut bad = predict(0, 1, &grid_a, 0.3);
+        bad.task = "zzz".into();
+        assert!(err(vote(&data, &[bad])).contains("unknown task zzz"));
+        let bad = Prediction {
+            augmentation: 4,
+            ..predict(0, 1, &grid_a, 0.3)
+        };
+        assert!(err(vote(&data, &[bad])).contains("augmentation 4"));
+        let bad = Prediction {
+            test_index: 2,
+            ..predict(0, 1, &grid_a, 0.3)
+        };
+        assert!(err(vote(&data, &[bad])).contains("test 2"));
+    }
+}

@@ -1,0 +1,126 @@
+//! A puzzle family plugs into training and evaluation through one trait: how its training
+//! puzzles are drawn (with augmentation) and how its test outputs are scored beyond cell accuracy.
+//! Each family module reads or generates its data into a [`PuzzleData`]; [`FAMILIES`] lists them.
+
+use super::{arc, chess, hanoi, maze, sudoku, Example};
+use crate::config::PuzzleConfig;
+use crate::rng::Rng;
+use anyhow::{bail, Result};
+
+/// Every puzzle family, by its `puzzle.task` name. Adding a family: one module that builds a
+/// [`PuzzleData`] and one line here.
+pub const FAMILIES: &[(&str, Loader)] = &[
+    ("sudoku", sudoku::load),
+    ("maze", maze::load),
+    ("arc", arc::load),
+    ("hanoi", hanoi::load),
+    ("chess", chess::load),
+];
+
+/// Reads or generates a family's puzzles as `puzzle.*` in the config says.
+pub type Loader = fn(&PuzzleConfig) -> Result<PuzzleData>;
+
+/// What a family does beyond the grids themselves.
+pub trait PuzzleFamily: Send + Sync {
+    /// A fresh training puzzle: uniform over the training set, then a random augmentation.
+    fn draw(&self, rng: &mut Rng) -> Example;
+
+    /// Scores that need more than cell accuracy (ARC voting, chess legality), gathered from the
+    /// final supervision step of every test batch. None: exact match is the family's score.
+    fn scorer(&self) -> Option<Box<dyn TestScorer + '_>> {
+        None
+    }
+
+    /// A family's own evaluation that plays the model forward (Hanoi: replay every test size
+    /// from its start state), as Markdown for `trm eval`, with up to `steps` supervision steps.
+    fn replay(&self, _model: &mut Predict<'_>, _steps: usize) -> Option<String> {
+        None
+    }
+}
+
+/// The model as a function: examples and a number of supervision steps S in, the argmax tokens
+/// of every position after each of the S steps out ([step][example][position]).
+pub type Predict<'a> = dyn FnMut(&[Example], usize) -> Vec<Vec<Vec<u8>>> + 'a;
+
+/// Accumulates a family's test scores batch by batch.
+pub trait TestScorer {
+    /// The final step's outputs for test examples `first..first + q.len()`: logits
+    /// [batch, positions, vocab] row-major, and the halting logit of each example.
+    fn add(&mut self, first: usize, logits: &[f32], q: &[f64]);
+
+    /// Named scores in [0, 1]; the first is the one that selects the best checkpoint.
+    fn finish(self: Box<Self>) -> Result<Vec<(String, f64)>>;
+}
+
+/// A puzzle run's data: the family that draws training puzzles, and the fixed test set.
+pub struct PuzzleData {
+    /// The `puzzle.task` name.
+    pub name: &'static str,
+    pub test: Vec<Example>,
+    pub vocab_size: usize,
+    /// Tokens per puzzle (the grid, without the puzzle-id prefix).
+    pub seq_len: usize,
+    pub num_puzzle_ids: usize,
+    /// Training puzzles available before augmentation.
+    pub train_count: usize,
+    /// Whether each draw is augmented on the fly (for the description).
+    pub augmented: bool,
+    pub family: Box<dyn PuzzleFamily>,
+}
+
+impl PuzzleData {
+    /// The data of the family `cfg.task` names.
+    pub fn load(cfg: &PuzzleConfig) -> Result<Self> {
+        let Some((_, load)) = FAMILIES.iter().find(|(name, _)| *name == cfg.task) else {
+            let names: Vec<&str> = FAMILIES.iter().map(|(n, _)| *n).collect();
+            bail!(
+                "puzzle.task = {:?} is not a puzzle family (known: {})",
+                cfg.task,
+                names.join(", ")
+            );
+        };
+        let data = load(cfg)?;
+        if data.train_count == 0 {
+            bail!("no training puzzles");
+        }
+        if data.test.iter().any(|e| e.inputs.len() != data.seq_len) {
+            bail!(
+                "every {} test puzzle must have {} tokens",
+                data.name,
+                data.seq_len
+            );
+        }
+        Ok(data)
+    }
+
+    /// A fresh training puzzle.
+    pub fn draw(&self, rng: &mut Rng) -> Example {
+        self.family.draw(rng)
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{}: {} training puzzles{}, {} test puzzles, {} tokens each, vocabulary {}, {} puzzle ids",
+            self.name,
+            self.train_count,
+            if self.augmented {
+                " (augmented on the fly)"
+            } else {
+                ""
+            },
+            self.test.len(),
+            self.seq_len,
+            self.vocab_size,
+            self.num_puzzle_ids
+        )
+    }
+}
+
+/// `n` capped at `limit` (0 = no cap): the `*_limit` settings.
+pub fn limit(n: usize, limit: usize) -> usize {
+    if limit == 0 {
+        n
+    } else {
+        n.min(limit)
+    }
+}

@@ -1,0 +1,412 @@
+//! Language-model training: one batch from the corpus to the optimizer, with deep supervision.
+//!
+//! For each batch: embed x, start (y, z), then for each of N_sup supervision steps run
+//! deep_recursion, take the next-token loss on y, backpropagate, and either step the optimizer
+//! (`per_step`, the paper's pseudocode) or accumulate (`accumulate`); (y, z) is carried detached.
+
+use super::trainer::{Evaluation, NonFiniteLoss, StepLog, TrainTask};
+use super::weights::Weights;
+use crate::config::{Config, Supervision};
+use crate::data::{
+    eval_windows, expand_paths, LoaderConfig, LoaderState, Split, TextTokenizer, TokenLoader,
+};
+use crate::eval::perplexity::{evaluate_lm, EvalSet};
+use crate::rng::Rng;
+use crate::run::{ensure_same_tokenizer, RunDir};
+use crate::sample::{sample_text, SamplingParams};
+use crate::tasks::text::{LmBatch, StepLoss, StepOutput, TextLm};
+use anyhow::{bail, Result};
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The language model's weights and the deep-supervision step on one batch.
+pub struct TextLearner<B: AutodiffBackend> {
+    pub weights: Weights<B, TextLm<B>>,
+    pub config: Config,
+}
+
+/// What one batch did, as host numbers: the losses of each supervision step and the update.
+#[derive(Default, Debug, Serialize)]
+pub struct BatchLog {
+    pub lm: Vec<f64>,
+    pub halt: Vec<f64>,
+    pub accuracy: Vec<f64>,
+    pub lr: f64,
+    pub grad_norm: f64,
+}
+
+impl BatchLog {
+    pub fn final_loss(&self) -> f64 {
+        *self.lm.last().expect("n_sup >= 1")
+    }
+
+    fn push<B: Backend>(&mut self, loss: &StepLoss<B>) {
+        self.lm.push(loss.lm.clone().into_scalar().elem());
+        self.halt.push(loss.halt.clone().into_scalar().elem());
+        self.accuracy
+            .push(loss.accuracy.clone().into_scalar().elem());
+    }
+}
+
+impl<B: AutodiffBackend> TextLearner<B> {
+    pub fn new(config: Config, vocab_size: usize, device: &B::Device) -> Self {
+        let model = TextLm::<B>::new(&config.model, vocab_size, config.train.seq_len, device);
+        Self {
+            weights: Weights::new(model, &config.train),
+            config,
+        }
+    }
+
+    fn updates_per_batch(&self) -> u64 {
+        match self.config.train.supervision {
+            Supervision::PerStep => self.weights.model.n_sup() as u64,
+            Supervision::Accumulate => 1,
+        }
+    }
+
+    /// Deep supervision on one batch: for each supervision step, deep_recursion from the carried
+    /// (y, z), next-token loss on y, backward; then an optimizer update per step (`per_step`) or
+    /// one update with the averaged gradients (`accumulate`). (y, z) is carried detached.
+    pub fn train_batch(&mut self, batch: LmBatch<B>) -> Result<BatchLog, NonFiniteLoss> {
+        let n_sup = self.weights.model.n_sup(); // 1 for the transformer baseline
+        let supervision = self.config.train.supervision;
+        let halt_weight = self.config.train.halt_loss_weight;
+        let device = batch.inputs.device();
+        let mask = self.weights.model.mask(batch.inputs.dims()[1], &device);
+        let mut log = BatchLog::default();
+        let mut accumulated = GradientsAccumulator::<TextLm<B>>::new();
+        let mut carry = None;
+        for s in 0..n_sup {
+            let model = &self.weights.model;
+            let x = model.embed(batch.inputs.clone());
+            let start = carry.take().unwrap_or_else(|| model.initial_state(&x));
+            let state = model.supervision_step_grad(&x, start, &mask);
+            let out = StepOutput {
+                logits: model.logits(state.y.clone()),
+                state,
+            };
+            let loss = model.step_loss(&out, &batch, halt_weight);
+            log.push(&loss);
+            let total = log.lm[s] + log.halt[s] * halt_weight;
+            if !total.is_finite() {
+                return Err(NonFiniteLoss {
+                    value: total,
+                    supervision_step: Some(s + 1),
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.total.backward(), model);
+            carry = Some(out.state.detach());
+            match supervision {
+                Supervision::PerStep => {
+                    log.grad_norm += self.update(grads, 1.0, &mut log.lr) / n_sup as f64
+                }
+                Supervision::Accumulate => accumulated.accumulate(&self.weights.model, grads),
+            }
+        }
+        if supervision == Supervision::Accumulate {
+            log.grad_norm = self.update(accumulated.grads(), 1.0 / n_sup as f64, &mut log.lr);
+        }
+        Ok(log)
+    }
+
+    /// One optimizer update on the run's schedule; returns the gradient norm before clipping.
+    fn update(&mut self, grads: GradientsParams, scale: f64, lr_out: &mut f64) -> f64 {
+        let total = self.config.train.steps * self.updates_per_batch();
+        let step = self.weights.update(&self.config.train, total, grads, scale);
+        *lr_out = step.lr;
+        step.grad_norm
+    }
+}
+
+/// A language-model run: the learner, the token stream and the validation windows.
+pub struct TextTask<B: AutodiffBackend> {
+    learner: TextLearner<B>,
+    tokenizer: TextTokenizer,
+    loader: TokenLoader,
+    val_set: EvalSet,
+    /// exp(entropy of the validation tokens' own unigram distribution): the best any unigram
+    /// model can do.
+    unigram_ppl: f64,
+    /// Draws the masked head's masking rates and positions.
+    noise_rng: Rng,
+    device: B::Device,
+}
+
+/// What a language-model checkpoint keeps besides the weights.
+#[derive(Serialize, Deserialize)]
+pub struct TextState {
+    #[serde(default = "default_noise_rng")]
+    noise_rng: Rng,
+    loader: LoaderState,
+    /// The fingerprint of the tokenizer the run trains with.
+    tokenizer: String,
+}
+
+fn default_noise_rng() -> Rng {
+    Rng::new(0x5eed)
+}
+
+impl<B: AutodiffBackend> TrainTask<B> for TextTask<B> {
+    type Model = TextLm<B>;
+    type State = TextState;
+
+    fn check_resume(saved: &Config, config: &Config, run: &RunDir) -> Result<()> {
+        if saved.data.tokenizer != config.data.tokenizer {
+            bail!(
+                "--resume {}: data.tokenizer cannot change when resuming",
+                run.root.display()
+            );
+        }
+        Ok(())
+    }
+
+    fn open(config: &Config, run: &RunDir, resume: bool, device: &B::Device) -> Result<Self> {
+        let tokenizer = if resume {
+            TextTokenizer::from_file(&run.tokenizer())?
+        } else {
+            TextTokenizer::from_spec(&config.data.tokenizer)?
+        };
+        let (train_cfg, val_cfg) = loader_configs(config)?;
+        let loader = TokenLoader::new(train_cfg, tokenizer.clone())?;
+        let val_set = EvalSet::new(
+            eval_windows(&val_cfg, &tokenizer, config.train.eval_windows)?,
+            &tokenizer,
+        );
+        Ok(Self {
+            unigram_ppl: unigram_perplexity(&val_set.windows, tokenizer.vocab_size()),
+            learner: TextLearner::new(config.clone(), tokenizer.vocab_size(), device),
+            tokenizer,
+            loader,
+            val_set,
+            noise_rng: default_noise_rng(),
+            device: device.clone(),
+        })
+    }
+
+    fn save_files(&self, run: &RunDir) -> Result<()> {
+        self.tokenizer.save(&run.tokenizer())
+    }
+
+    fn weights(&self) -> &Weights<B, TextLm<B>> {
+        &self.learner.weights
+    }
+
+    fn weights_mut(&mut self) -> &mut Weights<B, TextLm<B>> {
+        &mut self.learner.weights
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "tokenizer {}, {} validation tokens (unigram perplexity {:.1})",
+            self.tokenizer.describe(),
+            self.val_set.tokens(),
+            self.unigram_ppl
+        )
+    }
+
+    fn state(&self) -> TextState {
+        TextState {
+            noise_rng: self.noise_rng,
+            loader: self.loader.state(),
+            tokenizer: self.tokenizer.fingerprint(),
+        }
+    }
+
+    fn restore(&mut self, state: TextState) -> Result<()> {
+        ensure_same_tokenizer(
+            &self.tokenizer,
+            &state.tokenizer,
+            "the run's tokenizer.json",
+        )?;
+        self.noise_rng = state.noise_rng;
+        self.loader.restore(state.loader)
+    }
+
+    fn step(&mut self) -> Result<StepLog> {
+        let c = &self.learner.config.train;
+        let tokens = (c.batch_size * c.seq_len) as u64;
+        let windows = self.loader.next_batch()?;
+        let batch = self
+            .learner
+            .weights
+            .model
+            .batch(&windows, &mut self.noise_rng, &self.device);
+        let log = self.learner.train_batch(batch)?;
+        let loss = log.final_loss();
+        let mut scalars = vec![("perplexity".to_string(), loss.exp())];
+        for (s, l) in log.lm.iter().enumerate() {
+            scalars.push((format!("perplexity_step{}", s + 1), l.exp()));
+        }
+        scalars.push(("halt_loss".into(), mean(&log.halt)));
+        scalars.push(("token_accuracy".into(), *log.accuracy.last().unwrap()));
+        let fields = json!({
+            "loss_per_step": log.lm,
+            "halt_loss": log.halt,
+            "accuracy": log.accuracy,
+        });
+        Ok(StepLog {
+            loss,
+            lr: log.lr,
+            grad_norm: log.grad_norm,
+            tokens,
+            scalars,
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            message: format!("loss {loss:.3} ppl {:.2}", loss.exp()),
+        })
+    }
+
+    fn evaluate(&mut self) -> Result<Evaluation> {
+        let ema = &self.learner.weights.ema;
+        let config = &self.learner.config;
+        let val = evaluate_lm(
+            ema,
+            &self.val_set,
+            config.train.batch_size,
+            ema.n_sup(),
+            &self.device,
+        );
+        // The masked head's numbers are ELBO upper bounds: logged under their own name.
+        let v = if val.elbo_bound {
+            "val_elbo_bound"
+        } else {
+            "val"
+        };
+        let mut scalars = vec![
+            (format!("{v}/loss"), val.final_nll()),
+            (format!("{v}/perplexity"), val.final_ppl()),
+            (format!("{v}/bits_per_byte"), val.final_bits_per_byte()),
+        ];
+        for (s, p) in val.ppl_per_step().iter().enumerate() {
+            scalars.push((format!("{v}/perplexity_step{}", s + 1), *p));
+        }
+        let sample = sample(
+            ema,
+            &self.tokenizer,
+            config,
+            &self.device,
+            &mut std::io::sink(),
+        );
+        let bound = if val.elbo_bound { "<= " } else { "" };
+        let fields = json!({
+            "val_ppl": val.final_ppl(),
+            "val_ppl_per_step": val.ppl_per_step(),
+            "val_bits_per_byte": val.final_bits_per_byte(),
+        });
+        Ok(Evaluation {
+            score: -val.final_nll(),
+            scalars,
+            texts: vec![("samples/generation".into(), format!("```\n{sample}\n```"))],
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            line: format!(
+                "val perplexity {bound}{:.2} (per supervision step: {})",
+                val.final_ppl(),
+                val.ppl_per_step()
+                    .iter()
+                    .map(|p| format!("{p:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            summary: format!(
+                "validation perplexity {bound}{:.2} (unigram baseline {:.1})",
+                val.final_ppl(),
+                self.unigram_ppl
+            ),
+        })
+    }
+
+    fn finish(&mut self, verbose: bool) -> Result<()> {
+        if verbose {
+            let config = &self.learner.config;
+            println!("\nSample (EMA weights, prompt {:?}):", config.sample.prompt);
+            let ema = &self.learner.weights.ema;
+            sample(
+                ema,
+                &self.tokenizer,
+                config,
+                &self.device,
+                &mut std::io::stdout(),
+            );
+            println!();
+        }
+        Ok(())
+    }
+}
+
+/// Training and validation loaders of a config (validation: `data.val`, else the held-out split).
+pub fn loader_configs(config: &Config) -> Result<(LoaderConfig, LoaderConfig)> {
+    let t = &config.train;
+    let d = &config.data;
+    let train_files = expand_paths(&d.train)?;
+    let base = |files, split| LoaderConfig {
+        files,
+        text_column: d.text_column.clone(),
+        split,
+        val_fraction: d.val_fraction,
+        batch_size: t.batch_size,
+        seq_len: t.seq_len,
+        shuffle_buffer: d.shuffle_buffer,
+        seed: t.seed,
+    };
+    Ok(if d.val.is_empty() {
+        (
+            base(train_files.clone(), Split::Train),
+            base(train_files, Split::Val),
+        )
+    } else {
+        (
+            base(train_files, Split::All),
+            base(expand_paths(&d.val)?, Split::All),
+        )
+    })
+}
+
+/// The configured sample from `model`, streamed to `out`.
+fn sample<B: Backend>(
+    model: &TextLm<B>,
+    tok: &TextTokenizer,
+    config: &Config,
+    device: &B::Device,
+    out: &mut dyn std::io::Write,
+) -> String {
+    let s = &config.sample;
+    let params = SamplingParams {
+        max_new_tokens: s.max_new_tokens,
+        temperature: s.temperature,
+        top_k: s.top_k,
+        top_p: s.top_p,
+        seed: config.train.seed,
+        stop_token: Some(tok.eot_id()),
+        cache: true,
+        diffusion_steps: s.steps,
+        halt_threshold: None,
+    };
+    sample_text(model, tok, &s.prompt, &params, device, out)
+}
+
+/// exp(H) of the token distribution of the validation targets.
+fn unigram_perplexity(windows: &[Vec<u32>], vocab: usize) -> f64 {
+    let mut counts = vec![0u64; vocab];
+    let mut total = 0u64;
+    for w in windows {
+        for &t in &w[1..] {
+            counts[t as usize] += 1;
+            total += 1;
+        }
+    }
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / total as f64;
+            -p * p.ln()
+        })
+        .sum();
+    entropy.exp()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}

@@ -1,0 +1,92 @@
+//! The weights being trained, for every task: the model, its optimizer and its EMA copy, stepped
+//! together and saved to and loaded from checkpoints together.
+
+use super::ema::update_ema;
+use super::optim::{scale_and_clip, Adam};
+use super::schedule::learning_rate;
+use crate::config::TrainConfig;
+use crate::run::checkpoint::{self, Checkpoints};
+use anyhow::Result;
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+pub type Optim<B, M> = burn::optim::adaptor::OptimizerAdaptor<Adam, M, B>;
+
+pub struct Weights<B: AutodiffBackend, M: AutodiffModule<B>> {
+    pub model: M,
+    pub optim: Optim<B, M>,
+    /// Evaluation, sampling and the `best` checkpoint use this copy.
+    pub ema: M::InnerModule,
+    /// Optimizer updates made so far (the learning-rate schedule's clock).
+    pub updates: u64,
+}
+
+/// What one optimizer update did.
+pub struct UpdateLog {
+    pub lr: f64,
+    /// Global gradient norm after scaling, before clipping.
+    pub grad_norm: f64,
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> Weights<B, M> {
+    pub fn new(model: M, cfg: &TrainConfig) -> Self {
+        Self {
+            optim: Adam::from_config(cfg).init(),
+            ema: model.valid(),
+            model,
+            updates: 0,
+        }
+    }
+
+    /// One optimizer update: scale and clip the gradients, step Adam(ATan2) at the scheduled
+    /// learning rate for update number `self.updates` of `total`, then update the EMA copy.
+    pub fn update(
+        &mut self,
+        cfg: &TrainConfig,
+        total: u64,
+        grads: GradientsParams,
+        scale: f64,
+    ) -> UpdateLog {
+        let (grads, grad_norm) = scale_and_clip(&self.model, grads, scale, cfg.grad_clip);
+        let lr = learning_rate(cfg, self.updates, total);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        // EMA warm-up (a deviation from the official code's fixed 0.999): early on the decay is
+        // (1 + u) / (10 + u), so short runs do not keep a large share of the random initial weights.
+        let decay = cfg
+            .ema_decay
+            .min((1.0 + self.updates as f64) / (10.0 + self.updates as f64));
+        self.ema = update_ema(self.ema.clone(), &self.model, decay);
+        self.updates += 1;
+        UpdateLog { lr, grad_norm }
+    }
+
+    /// Write model, EMA, optimizer moments and `state` as checkpoint `step`.
+    pub fn save(
+        &self,
+        checkpoints: &Checkpoints,
+        step: u64,
+        state: &impl Serialize,
+        best: bool,
+    ) -> Result<PathBuf> {
+        checkpoints.save::<B, _, _, _, _>(
+            step,
+            &self.model,
+            &self.ema,
+            self.optim.to_record(),
+            state,
+            best,
+        )
+    }
+
+    /// Load model, EMA and optimizer moments from the checkpoint folder `dir`.
+    pub fn load(&mut self, dir: &Path, cfg: &TrainConfig, device: &B::Device) -> Result<()> {
+        self.model = checkpoint::load_module(self.model.clone(), dir, "model", device)?;
+        self.ema = checkpoint::load_module(self.ema.clone(), dir, "ema", device)?;
+        let optim = std::mem::replace(&mut self.optim, Adam::from_config(cfg).init());
+        self.optim = optim.load_record(checkpoint::load_record(dir, "optim", device)?);
+        Ok(())
+    }
+}
