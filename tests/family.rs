@@ -49,7 +49,7 @@ struct Ordered {
 }
 
 impl TestScorer for Ordered {
-    fn add(&mut self, _first: usize, logits: &[f32], q: &[f64]) {
+    fn add(&mut self, _first: usize, _batch: &[Example], logits: &[f32], q: &[f64]) {
         let vocab = VALUES as usize + 1;
         for cells in logits.chunks(CELLS * vocab) {
             let tokens: Vec<usize> = cells

@@ -97,10 +97,11 @@ impl OnBackend for PuzzleJob {
             bail!("--steps must be at least 1");
         }
         let report = evaluate_puzzles(&t.model, &t.data, steps, batch, &device)?;
-        let replay = t
-            .data
-            .family
-            .replay(&mut |examples, s| t.model.predict(examples, s), steps);
+        let replay = t.data.family.replay(
+            &t.data.test,
+            &mut |examples, s| t.model.predict(examples, s),
+            steps,
+        );
         Ok((report, replay))
     }
 }

@@ -131,7 +131,7 @@ pub fn evaluate_puzzles<B: Backend>(
                 .to_vec()
                 .expect("floats");
             let q = last.q.clone().map(host_f64).unwrap_or_else(|| vec![0.0; b]);
-            scorer.add(chunk_index * batch_size.max(1), &logits, &q);
+            scorer.add(chunk_index * batch_size.max(1), chunk, &logits, &q);
         }
     }
     let count = n.max(1) as f64;

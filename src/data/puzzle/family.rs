@@ -31,9 +31,10 @@ pub trait PuzzleFamily: Send + Sync {
         None
     }
 
-    /// A family's own evaluation that plays the model forward (Hanoi: replay every test size
-    /// from its start state), as Markdown for `trm eval`, with up to `steps` supervision steps.
-    fn replay(&self, _model: &mut Predict<'_>, _steps: usize) -> Option<String> {
+    /// A family's own evaluation of the test set that plays the model forward (Hanoi: replay
+    /// every test size from its start state), as Markdown for `trm eval`, with up to `steps`
+    /// supervision steps.
+    fn replay(&self, _test: &[Example], _model: &mut Predict<'_>, _steps: usize) -> Option<String> {
         None
     }
 }
@@ -44,9 +45,9 @@ pub type Predict<'a> = dyn FnMut(&[Example], usize) -> Vec<Vec<Vec<u8>>> + 'a;
 
 /// Accumulates a family's test scores batch by batch.
 pub trait TestScorer {
-    /// The final step's outputs for test examples `first..first + q.len()`: logits
-    /// [batch, positions, vocab] row-major, and the halting logit of each example.
-    fn add(&mut self, first: usize, logits: &[f32], q: &[f64]);
+    /// The final step's outputs for the test examples `batch`, which start at index `first` of
+    /// the test set: logits [batch, positions, vocab] row-major, and the halting logit of each.
+    fn add(&mut self, first: usize, batch: &[Example], logits: &[f32], q: &[f64]);
 
     /// Named scores in [0, 1]; the first is the one that selects the best checkpoint.
     fn finish(self: Box<Self>) -> Result<Vec<(String, f64)>>;

@@ -58,7 +58,7 @@ struct Voting<'a> {
 }
 
 impl TestScorer for Voting<'_> {
-    fn add(&mut self, first: usize, logits: &[f32], q: &[f64]) {
+    fn add(&mut self, first: usize, _batch: &[Example], logits: &[f32], q: &[f64]) {
         let per = super::SEQ_LEN * VOCAB;
         for (i, (cells, &q)) in logits.chunks(per).zip(q).enumerate() {
             let item = &self.family.items[first + i];

@@ -12,9 +12,8 @@ use std::path::Path;
 
 struct Family {
     train: Vec<Example>,
-    /// The board of each test example and its labels (to decode legal moves).
+    /// The board of each test example (to decode legal moves).
     boards: Vec<Board>,
-    test: Vec<Example>,
 }
 
 /// `puzzle.train` and `puzzle.test`: labelled CSVs written by `trm data chess`.
@@ -33,17 +32,13 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
     let (boards, test): (Vec<_>, Vec<_>) = examples(&rows, &cfg.test)?.into_iter().unzip();
     Ok(PuzzleData {
         name: "chess",
-        test: test.clone(),
+        test,
         vocab_size: VOCAB,
         seq_len: super::SEQ_LEN,
         num_puzzle_ids: 1,
         train_count: train.len(),
         augmented: false,
-        family: Box::new(Family {
-            train,
-            boards,
-            test,
-        }),
+        family: Box::new(Family { train, boards }),
     })
 }
 
@@ -73,6 +68,7 @@ impl PuzzleFamily for Family {
             family: self,
             top1: 0,
             legal: 0,
+            seen: 0,
         }))
     }
 }
@@ -82,24 +78,25 @@ struct MoveScorer<'a> {
     family: &'a Family,
     top1: usize,
     legal: usize,
+    seen: usize,
 }
 
 impl TestScorer for MoveScorer<'_> {
-    fn add(&mut self, first: usize, logits: &[f32], _q: &[f64]) {
+    fn add(&mut self, first: usize, batch: &[Example], logits: &[f32], _q: &[f64]) {
         let per = super::SEQ_LEN * VOCAB;
-        for (i, cells) in logits.chunks(per).enumerate() {
+        for (i, (cells, example)) in logits.chunks(per).zip(batch).enumerate() {
             let board = &self.family.boards[first + i];
             let scores =
                 MoveScores::new(board, &cells[..64 * VOCAB]).expect("64 squares of logits");
             let (raw, best) = (scores.unrestricted(), scores.best_legal(board));
             self.legal += usize::from(is_legal(board, &raw));
-            let labels = &self.family.test[first + i].labels;
-            self.top1 += usize::from(decode_move(board, labels) == Some(best));
+            self.top1 += usize::from(decode_move(board, &example.labels) == Some(best));
+            self.seen += 1;
         }
     }
 
     fn finish(self: Box<Self>) -> Result<Vec<(String, f64)>> {
-        let n = self.family.test.len().max(1) as f64;
+        let n = self.seen.max(1) as f64;
         Ok(vec![
             ("chess_top1".into(), self.top1 as f64 / n),
             ("chess_legal".into(), self.legal as f64 / n),

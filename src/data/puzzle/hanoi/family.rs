@@ -20,7 +20,6 @@ struct Family {
     trained: RangeInclusive<usize>,
     /// Disk positions of every example (the largest size tested).
     width: usize,
-    test: Vec<Example>,
     /// The number of disks of each test example.
     groups: Vec<u32>,
 }
@@ -58,7 +57,7 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
     }
     Ok(PuzzleData {
         name: "hanoi",
-        test: test.clone(),
+        test,
         vocab_size: VOCAB_NEXT,
         seq_len: width + 2,
         num_puzzle_ids: 1,
@@ -69,7 +68,6 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
             pegs,
             trained: min..=max,
             width,
-            test,
             groups,
         }),
     })
@@ -89,10 +87,10 @@ impl PuzzleFamily for Family {
         }
     }
 
-    fn replay(&self, model: &mut Predict<'_>, steps: usize) -> Option<String> {
+    fn replay(&self, test: &[Example], model: &mut Predict<'_>, steps: usize) -> Option<String> {
         let report = evaluate(
             model,
-            &self.test,
+            test,
             &self.groups,
             self.pegs,
             self.trained.clone(),
