@@ -148,23 +148,49 @@ fn rms_norm_matches_hand_computation() {
 #[test]
 fn rope_rotates_pairs_by_position_times_frequency() {
     let device = Default::default();
-    // head_dim 4: pairs (0, 2) with frequency 1 and (1, 3) with frequency theta^(-1/2) = 0.01
-    let rope = Rope::<I>::new(4, 8, 10_000.0, &device);
-    let x = Tensor::<I, 4>::from_data(
-        TensorData::new(vec![1.0f32, 1.0, 0.0, 0.0], [1, 1, 1, 4]),
-        &device,
+    // D 8, 2 heads of head_dim 4: in each head, pairs (0, 2) turn with frequency 1 and (1, 3) with
+    // frequency theta^(-1/2) = 0.01; both heads turn alike
+    let rope = Rope::<I>::new(8, 2, 8, 10_000.0, &device);
+    let at3 = Tensor::cat(
+        vec![Tensor::zeros([1, 3, 8], &device), x_at::<I>(&device)],
+        1,
     );
-    let at3 = Tensor::cat(vec![Tensor::zeros([1, 1, 3, 4], &device), x], 2);
     let got: Vec<f32> = rope
         .apply(at3, 0)
-        .narrow(2, 3, 1)
+        .narrow(1, 3, 1)
         .into_data()
         .to_vec()
         .unwrap();
-    let want = [3f32.cos(), 0.03f32.cos(), 3f32.sin(), 0.03f32.sin()];
+    let (c1, c2, s1, s2) = (3f32.cos(), 0.03f32.cos(), 3f32.sin(), 0.03f32.sin());
+    // head 0: x = (1, 1, 0, 0); head 1: x = (0, 0, 1, 1), whose rotated half is (-1, -1, 0, 0)
+    let want = [c1, c2, s1, s2, -s1, -s2, c1, c2];
     for (g, w) in got.iter().zip(want) {
         assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
     }
+    // the same positions seen through a KV-cache offset
+    let later: Vec<f32> = rope
+        .apply(
+            Tensor::cat(
+                vec![Tensor::zeros([1, 1, 8], &device), x_at::<I>(&device)],
+                1,
+            ),
+            2,
+        )
+        .narrow(1, 1, 1)
+        .into_data()
+        .to_vec()
+        .unwrap();
+    for (g, w) in later.iter().zip(want) {
+        assert!((g - w).abs() < 1e-5, "offset: {later:?} vs {want:?}");
+    }
+}
+
+/// (1, 1, 0, 0) in head 0 and (0, 0, 1, 1) in head 1, at one position: [1, 1, 8].
+fn x_at<Bk: Backend>(device: &Bk::Device) -> Tensor<Bk, 3> {
+    Tensor::from_data(
+        TensorData::new(vec![1.0f32, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0], [1, 1, 8]),
+        device,
+    )
 }
 
 #[test]

@@ -4,6 +4,8 @@
 use super::{Init, Linear, Rope};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -114,42 +116,70 @@ impl<B: Backend> Attention<B> {
     pub fn forward(&self, h: Tensor<B, 3>, rope: &Rope<B>, mask: &AttnMask<B>) -> Tensor<B, 3> {
         let [b, l, d] = h.dims();
         let hd = d / self.n_heads;
-        let heads = |t: Tensor<B, 3>| t.reshape([b, l, self.n_heads, hd]).swap_dims(1, 2);
         let offset = match mask {
             AttnMask::Cached(cache) => cache.len(),
             _ => 0,
         };
-        let qkv = self.qkv.forward(h);
-        let q = rope.apply(heads(qkv.clone().narrow(2, 0, d)), offset);
-        let k = rope.apply(heads(qkv.clone().narrow(2, d, d)), offset);
-        let v = heads(qkv.narrow(2, 2 * d, d));
+        // q, k and v each from its own slice of the fused weight, so that each comes out contiguous
+        // (slicing one [B, L, 3D] product leaves strided views that every later op must walk).
+        let x = h.reshape([b * l, d]);
+        let w = self.qkv.weight.val();
+        let project = |i: usize| {
+            x.clone()
+                .matmul(w.clone().narrow(1, i * d, d))
+                .reshape([b, l, d])
+        };
+        let heads = |t: Tensor<B, 3>| t.reshape([b, l, self.n_heads, hd]).swap_dims(1, 2);
+        let q = heads(rope.apply(project(0), offset));
+        let k = heads(rope.apply(project(1), offset));
+        let v = heads(project(2));
         let (k, v) = match mask {
             AttnMask::Cached(cache) => cache.extend(k, v),
             _ => (k, v),
         };
-        let mut scores = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar(1.0 / (hd as f64).sqrt());
-        match mask {
-            AttnMask::Full => {}
-            AttnMask::Causal(bias) => scores = scores + bias.clone(),
-            AttnMask::Cached(_) if l > 1 => {
-                // new position i (absolute offset + i) sees cached and new positions j <= offset + i
-                let future = Tensor::<B, 2, Bool>::tril_mask(
-                    [l, offset + l],
-                    offset as i64,
-                    &scores.device(),
-                );
-                let bias = Tensor::<B, 2>::zeros([l, offset + l], &scores.device())
-                    .mask_fill(future, f32::NEG_INFINITY);
-                scores = scores + bias.reshape([1, 1, l, offset + l]);
-            }
-            AttnMask::Cached(_) => {}
-        }
-        let ctx = softmax(scores, 3)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([b, l, d]);
-        self.out.forward(ctx)
+        let ctx = if B::ad_enabled(&q.device()) {
+            attend_differentiable(q, k, v, mask)
+        } else {
+            // Without a graph to record, the backend's fused kernel (causal masking aligned to the
+            // last query, as the KV cache needs: query i sees keys up to offset + i).
+            let options = AttentionModuleOptions {
+                scale: None,
+                softcap: None,
+                is_causal: !matches!(mask, AttnMask::Full),
+            };
+            attention(q, k, v, None, None, options)
+        };
+        self.out.forward(ctx.swap_dims(1, 2).reshape([b, l, d]))
     }
+}
+
+/// softmax(q k^T / sqrt(hd) + mask) v from differentiable operations (burn 0.21's fused attention
+/// has no backward pass of its own). q: [B, H, L, hd], k and v: [B, H, Lk, hd].
+fn attend_differentiable<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: &AttnMask<B>,
+) -> Tensor<B, 4> {
+    let [b, h, l, hd] = q.dims();
+    let lk = k.dims()[2];
+    let scores = q
+        .matmul(k.swap_dims(2, 3))
+        .mul_scalar(1.0 / (hd as f64).sqrt());
+    let scores = match mask {
+        AttnMask::Full => scores,
+        // one [L * L] row shared by every (batch, head): a contiguous broadcast
+        AttnMask::Causal(bias) => (scores.reshape([b * h, l * lk])
+            + bias.clone().reshape([1, l * lk]))
+        .reshape([b, h, l, lk]),
+        AttnMask::Cached(_) => {
+            // new position i (absolute lk - l + i) sees cached and new positions j <= lk - l + i
+            let future =
+                Tensor::<B, 2, Bool>::tril_mask([l, lk], (lk - l) as i64, &scores.device());
+            let bias = Tensor::<B, 2>::zeros([l, lk], &scores.device())
+                .mask_fill(future, f32::NEG_INFINITY);
+            scores + bias.reshape([1, 1, l, lk])
+        }
+    };
+    softmax(scores, 3).matmul(v)
 }

@@ -28,7 +28,20 @@ impl<B: Backend> Linear<B> {
         }
     }
 
+    /// x: [..., d_in] -> [..., d_out]. The leading dimensions are flattened into one, so that the
+    /// weight gradient is one [d_in, N] x [N, d_out] product instead of one product per batch row
+    /// summed afterwards (burn's default for batched inputs).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        burn::tensor::module::linear(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()))
+        let bias = self.bias.as_ref().map(|b| b.val());
+        if D <= 2 {
+            return burn::tensor::module::linear(x, self.weight.val(), bias);
+        }
+        let mut dims = x.dims();
+        let d_in = dims[D - 1];
+        let rows = x.shape().num_elements() / d_in.max(1);
+        let flat: Tensor<B, 2> = x.reshape([rows, d_in]);
+        let out = burn::tensor::module::linear(flat, self.weight.val(), bias);
+        dims[D - 1] = out.dims()[1];
+        out.reshape(dims)
     }
 }

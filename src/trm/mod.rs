@@ -25,7 +25,7 @@ impl<B: Backend> Net<B> {
         let blocks = (0..cfg.n_layers)
             .map(|_| Block::from_config(init, cfg, max_len))
             .collect();
-        let rope = Rope::new(d / cfg.n_heads, max_len, cfg.rope_theta, init.device);
+        let rope = Rope::new(d, cfg.n_heads, max_len, cfg.rope_theta, init.device);
         Self { blocks, rope }
     }
 
