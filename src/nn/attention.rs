@@ -1,6 +1,7 @@
 //! Multi-head self-attention with RoPE; the mask (causal, full, or causal with a KV cache) is
 //! chosen by the task.
 
+use super::linear::split_matmul;
 use super::{Init, Linear, Rope};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -120,19 +121,14 @@ impl<B: Backend> Attention<B> {
             AttnMask::Cached(cache) => cache.len(),
             _ => 0,
         };
-        // q, k and v each from its own slice of the fused weight, so that each comes out contiguous
-        // (slicing one [B, L, 3D] product leaves strided views that every later op must walk).
-        let x = h.reshape([b * l, d]);
-        let w = self.qkv.weight.val();
-        let project = |i: usize| {
-            x.clone()
-                .matmul(w.clone().narrow(1, i * d, d))
-                .reshape([b, l, d])
-        };
+        let mut qkv = split_matmul(h.reshape([b * l, d]), self.qkv.weight.val(), 3)
+            .into_iter()
+            .map(|t| t.reshape([b, l, d]));
+        let (q, k, v) = (qkv.next(), qkv.next(), qkv.next());
         let heads = |t: Tensor<B, 3>| t.reshape([b, l, self.n_heads, hd]).swap_dims(1, 2);
-        let q = heads(rope.apply(project(0), offset));
-        let k = heads(rope.apply(project(1), offset));
-        let v = heads(project(2));
+        let q = heads(rope.apply(q.expect("q"), offset));
+        let k = heads(rope.apply(k.expect("k"), offset));
+        let v = heads(v.expect("v"));
         let (k, v) = match mask {
             AttnMask::Cached(cache) => cache.extend(k, v),
             _ => (k, v),

@@ -45,3 +45,28 @@ impl<B: Backend> Linear<B> {
         out.reshape(dims)
     }
 }
+
+/// Rows below which [`split_matmul`] makes one product and slices it.
+const SPLIT_FROM_ROWS: usize = 8;
+
+/// x [N, d_in] times each of the `parts` equal column blocks of w [d_in, parts * width]: `parts`
+/// products [N, width]. With many rows each block is its own product, so each result is
+/// contiguous (element-wise operations and their gradients on strided slices of one product
+/// fall off the CPU backend's fast paths); with few rows (a sampled token) one product is sliced,
+/// as the cost of a call then outweighs the strided walk.
+pub fn split_matmul<B: Backend>(
+    x: Tensor<B, 2>,
+    w: Tensor<B, 2>,
+    parts: usize,
+) -> Vec<Tensor<B, 2>> {
+    let width = w.dims()[1] / parts;
+    if x.dims()[0] < SPLIT_FROM_ROWS {
+        let all = x.matmul(w);
+        return (0..parts)
+            .map(|i| all.clone().narrow(1, i * width, width))
+            .collect();
+    }
+    (0..parts)
+        .map(|i| x.clone().matmul(w.clone().narrow(1, i * width, width)))
+        .collect()
+}

@@ -1,5 +1,6 @@
 //! SwiGLU feed-forward: fused gate+up projection, then down(silu(gate) * up).
 
+use super::linear::split_matmul;
 use super::{Init, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
@@ -25,11 +26,8 @@ impl<B: Backend> SwiGlu<B> {
         let d_in = dims[D - 1];
         let rows = x.shape().num_elements() / d_in.max(1);
         let x: Tensor<B, 2> = x.reshape([rows, d_in]);
-        // gate and up from their own slices of the fused weight: contiguous products, so that
-        // silu(gate) * up runs as one SIMD loop instead of walking two strided views
-        let w = self.gate_up.weight.val();
-        let gate = x.clone().matmul(w.clone().narrow(1, 0, self.inner));
-        let up = x.matmul(w.narrow(1, self.inner, self.inner));
+        let mut gate_up = split_matmul(x, self.gate_up.weight.val(), 2).into_iter();
+        let (gate, up) = (gate_up.next().expect("gate"), gate_up.next().expect("up"));
         let out = self.down.forward(silu(gate) * up);
         dims[D - 1] = out.dims()[1];
         out.reshape(dims)
