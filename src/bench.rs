@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::rng::Rng;
 use crate::sample::{generate, SamplingParams};
+use crate::train::parallel::Cluster;
 use crate::train::text::TextLearner;
 use anyhow::{bail, Result};
 use burn::module::Module;
@@ -47,11 +48,15 @@ pub fn bench<B: AutodiffBackend>(
     vocab_size: usize,
     batches: usize,
     sample_tokens: usize,
-    device: &B::Device,
+    cluster: &Cluster<B::Device>,
 ) -> Result<BenchResult> {
+    let device = &cluster.devices[0];
     let t = config.train.clone();
     let m = config.model.clone();
     let mut learner = TextLearner::<B>::new(config, vocab_size, device);
+    if cluster.is_parallel() {
+        learner.start_parallel(cluster.clone())?;
+    }
     let mut rng = Rng::new(0);
     let mut random_batch = || -> Vec<Vec<u32>> {
         (0..t.batch_size)
@@ -70,7 +75,7 @@ pub fn bench<B: AutodiffBackend>(
             .batch(&random_batch(), &mut Rng::new(i as u64), device);
         let t0 = Instant::now();
         if let Err(e) = learner.train_batch(batch) {
-            bail!("benchmark loss became {} at batch {i}", e.value);
+            bail!("benchmark batch {i}: {e}");
         }
         if i > 0 {
             elapsed += t0.elapsed().as_secs_f64();

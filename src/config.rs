@@ -168,6 +168,10 @@ pub struct TrainConfig {
     /// Training batches. With `supervision = "per_step"` each batch makes n_sup optimizer updates.
     pub steps: u64,
     pub batch_size: usize,
+    /// Rows per forward/backward pass (0 = the whole batch): the batch is cut into chunks of this
+    /// many sequences (puzzles) whose gradients are summed before the one update, so a large
+    /// batch fits a small device with the same update.
+    pub micro_batch: usize,
     pub seq_len: usize,
     pub optimizer: OptimizerKind,
     pub lr: f64,
@@ -199,6 +203,7 @@ impl Default for TrainConfig {
         Self {
             steps: 900,
             batch_size: 16,
+            micro_batch: 0,
             seq_len: 64,
             optimizer: OptimizerKind::Adamw,
             lr: 2e-3,
@@ -424,6 +429,13 @@ impl Config {
         }
         if t.batch_size == 0 || t.seq_len < 2 {
             bail!("train.batch_size must be >= 1 and train.seq_len >= 2");
+        }
+        if t.micro_batch > t.batch_size {
+            bail!(
+                "train.micro_batch ({}) must not exceed train.batch_size ({}); 0 means the whole batch",
+                t.micro_batch,
+                t.batch_size
+            );
         }
         if !(t.lr > 0.0 && t.lr.is_finite()) {
             bail!("train.lr must be a positive number");

@@ -5,6 +5,7 @@ use burn::backend::{Autodiff, Flex};
 use trm::config::Config;
 use trm::data::puzzle::{Example, PuzzleData, PuzzleFamily, TestScorer};
 use trm::rng::Rng;
+use trm::train::parallel::Cluster;
 use trm::train::puzzle::PuzzleTask;
 use trm::train::trainer::{run_with, TrainOptions};
 
@@ -135,7 +136,7 @@ fn an_unregistered_family_trains_through_the_one_loop_and_learns() {
     let summary = run_with::<Ad, PuzzleTask<Ad>>(
         opts,
         |c, _, _| Ok(PuzzleTask::new(c.clone(), data, &device)),
-        &device,
+        &Cluster::single(device),
     )
     .unwrap();
     assert_eq!(summary.steps, 400);

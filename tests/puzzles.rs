@@ -1,6 +1,7 @@
 //! Puzzle adapter and training: stablemax against hand-computed values and finite differences,
 //! sign-SGD on the puzzle-id table, the persistent carry's halting, a small run that learns,
-//! and the `trm data` / `trm train` / `trm eval` commands on every paper preset.
+//! micro-batches and data-parallel peers that give the whole batch's update, and the `trm data` /
+//! `trm train` / `trm eval` commands on every paper preset.
 
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
@@ -12,6 +13,7 @@ use trm::config::Config;
 use trm::data::puzzle::PuzzleData;
 use trm::nn::loss::{log_stablemax, token_nll_stablemax};
 use trm::rng::Rng;
+use trm::train::parallel::Cluster;
 use trm::train::puzzle::PuzzleLearner;
 
 type Cpu = Flex;
@@ -119,6 +121,60 @@ fn carry_keeps_puzzles_until_they_halt_and_sign_sgd_moves_used_rows_by_lr() {
     let live = values(learner.weights.model.puzzle_emb().inner().reshape([-1]));
     let ema = values(learner.weights.ema.puzzle_emb().reshape([-1]));
     assert_eq!(live, ema);
+}
+
+/// The persistent carry run in chunks of 3, 3 and 2 slots (`train.micro_batch`), split over two
+/// data-parallel peers (slots 0-3 and 4-7), or both, gives the updates of all 8 slots at once:
+/// the same losses, halting and puzzle embeddings after three updates.
+#[test]
+fn chunked_or_split_carry_gives_the_whole_batch_update() {
+    let data = PuzzleData::load(&tiny_sudoku(&[]).puzzle).unwrap();
+    let device = Default::default();
+    let run = |peers: usize, micro_batch: &str| {
+        let config = tiny_sudoku(&[micro_batch, "model.t=2"]);
+        let mut learner = PuzzleLearner::<Ad>::new(config, &data, &device);
+        if peers > 1 {
+            let cluster = Cluster {
+                devices: vec![device; peers],
+                ..Cluster::single(device)
+            };
+            learner.start_parallel(cluster).unwrap();
+        }
+        let mut rng = Rng::new(3);
+        let logs: Vec<_> = (0..3)
+            .map(|_| learner.train_step(&data, &mut rng).unwrap())
+            .collect();
+        let emb = values(learner.weights.model.puzzle_emb().inner().reshape([-1]));
+        (logs, emb)
+    };
+    let (whole, emb_whole) = run(1, "train.micro_batch=0");
+    for (peers, micro_batch) in [
+        (1, "train.micro_batch=3"),
+        (2, "train.micro_batch=0"),
+        (2, "train.micro_batch=3"),
+    ] {
+        let (other, emb_other) = run(peers, micro_batch);
+        for (a, b) in whole.iter().zip(&other) {
+            let what = format!("{peers} peer(s), {micro_batch}");
+            assert!((a.lm - b.lm).abs() < 1e-5, "{what}: {} vs {}", a.lm, b.lm);
+            assert!((a.halt - b.halt).abs() < 1e-5, "{what}");
+            assert_eq!(a.halted, b.halted, "{what}");
+            assert_eq!(a.exact_accuracy, b.exact_accuracy, "{what}");
+            assert!(
+                (a.grad_norm - b.grad_norm).abs() < 1e-4 * a.grad_norm.max(1.0),
+                "{what}"
+            );
+        }
+        let drift = emb_whole
+            .iter()
+            .zip(&emb_other)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            drift < 1e-5,
+            "{peers} peer(s), {micro_batch}: puzzle embeddings differ by {drift}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -476,6 +476,84 @@ fn the_transformer_baseline_makes_one_update_per_batch() {
     assert_eq!(learner.weights.updates, 1);
 }
 
+/// Micro-batches change how a batch is computed, not what it computes: chunks of 3, 3 and 2 rows
+/// give the losses, the gradient norm and the weights of the whole batch of 8, for both heads and
+/// both supervision modes.
+#[test]
+fn micro_batches_give_the_whole_batch_update() {
+    use trm::config::{Config, Head, Supervision};
+    use trm::train::text::TextLearner;
+    let device = Default::default();
+    let windows: Vec<Vec<u32>> = (0..8)
+        .map(|i| (0..9).map(|j| ((3 * i + j * j) % 11) as u32).collect())
+        .collect();
+    for (head, supervision) in [
+        (Head::Causal, Supervision::PerStep),
+        (Head::Masked, Supervision::Accumulate),
+    ] {
+        let run = |micro_batch: usize| {
+            let config = Config {
+                model: ModelConfig {
+                    head,
+                    ..tiny(2, YInit::Fixed)
+                },
+                train: trm::config::TrainConfig {
+                    seq_len: 8,
+                    batch_size: 8,
+                    micro_batch,
+                    supervision,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let mut learner = TextLearner::<B>::new(config, 11, &device);
+            let mut logs = Vec::new();
+            for step in 0..2 {
+                let batch =
+                    learner
+                        .weights
+                        .model
+                        .batch(&windows, &mut trm::rng::Rng::new(step), &device);
+                logs.push(learner.train_batch(batch).unwrap());
+            }
+            let weights: Vec<f32> = learner
+                .weights
+                .model
+                .embed_weights()
+                .into_data()
+                .to_vec()
+                .unwrap();
+            (logs, weights)
+        };
+        let (whole, w_whole) = run(0);
+        let (chunked, w_chunked) = run(3);
+        for (a, b) in whole.iter().zip(&chunked) {
+            for (x, y) in
+                a.lm.iter()
+                    .chain(&a.halt)
+                    .chain(&a.accuracy)
+                    .zip(b.lm.iter().chain(&b.halt).chain(&b.accuracy))
+            {
+                assert!((x - y).abs() < 1e-5, "{head:?}: {x} vs {y}");
+            }
+            assert!((a.grad_norm - b.grad_norm).abs() < 1e-5 * a.grad_norm.max(1.0));
+        }
+        let drift = w_whole
+            .iter()
+            .zip(&w_chunked)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(drift < 1e-5, "{head:?}: weights differ by {drift}");
+        // and the update did move the weights (the comparison is not between two no-ops)
+        let fresh = TextLm::<B>::new(&tiny(2, YInit::Fixed), 11, 8, &device).embed_weights();
+        let moved: Vec<f32> = fresh.into_data().to_vec().unwrap();
+        assert!(moved
+            .iter()
+            .zip(&w_whole)
+            .any(|(a, b)| (a - b).abs() > 1e-4));
+    }
+}
+
 #[test]
 fn masked_batches_mask_at_the_drawn_rate_with_elbo_weights() {
     use trm::tasks::text::masked_batch;

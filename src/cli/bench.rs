@@ -1,9 +1,10 @@
 //! `trm bench`: training and sampling throughput of one or more configs, written to eval/.
 
-use super::device::{dispatch, Device, OnBackend};
+use super::device::{dispatch_all, Devices, OnDevices};
 use crate::bench::{bench, BenchResult};
 use crate::config::Config;
 use crate::data::TextTokenizer;
+use crate::train::parallel::Cluster;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -21,8 +22,10 @@ pub struct BenchArgs {
     /// Tokens to sample for the sampling speed.
     #[arg(long, default_value_t = 32)]
     pub sample_tokens: usize,
+    /// cpu, cuda or cuda:N; a comma-separated list (cpu,cpu) measures data-parallel training
+    /// with one peer per device.
     #[arg(long, default_value = "cpu")]
-    pub device: Device,
+    pub device: Devices,
     /// Markdown file to write the table to.
     #[arg(long, default_value = "eval/bench.md")]
     pub out: PathBuf,
@@ -30,13 +33,19 @@ pub struct BenchArgs {
 
 struct Job(BenchArgs);
 
-impl OnBackend for Job {
+impl OnDevices for Job {
     type Output = Vec<BenchResult>;
     fn run<B: burn::tensor::backend::AutodiffBackend>(
         self,
-        device: B::Device,
+        devices: Vec<B::Device>,
     ) -> Result<Vec<BenchResult>> {
         let args = self.0;
+        let cluster = Cluster {
+            devices,
+            nodes: 1,
+            node_rank: 0,
+            coordinator: None,
+        };
         let mut results = Vec::new();
         for path in &args.configs {
             let config = Config::load(path, &args.overrides)?;
@@ -58,7 +67,7 @@ impl OnBackend for Job {
                 vocab,
                 args.batches,
                 args.sample_tokens,
-                &device,
+                &cluster,
             )?;
             eprintln!("{}", r.row(&args.device.to_string()));
             results.push(r);
@@ -68,9 +77,9 @@ impl OnBackend for Job {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let device = args.device;
+    let device = args.device.clone();
     let out = args.out.clone();
-    let results = dispatch(device, Job(args))?;
+    let results = dispatch_all(&device, Job(args))?;
     let mut table = format!("{}\n", BenchResult::HEADER);
     for r in &results {
         table.push_str(&r.row(&device.to_string()));

@@ -9,6 +9,7 @@ use crate::eval::cost::forward_flops_per_token;
 use crate::eval::{evaluate_lm, EvalSet};
 use crate::run::Which;
 use crate::run::{load_trained, RunDir};
+use crate::train::parallel::Cluster;
 use crate::train::{loader_configs, train, TrainOptions};
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
@@ -70,7 +71,7 @@ impl OnBackend for Job {
                         resume,
                         verbose: true,
                     },
-                    &device,
+                    &Cluster::single(device.clone()),
                 )?;
             }
             let latest = run

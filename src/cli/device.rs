@@ -43,30 +43,102 @@ pub trait OnBackend {
 }
 
 pub fn dispatch<T: OnBackend>(device: Device, job: T) -> Result<T::Output> {
-    match device {
-        Device::Cpu => job.run::<burn::backend::Autodiff<burn::backend::Flex>>(Default::default()),
-        Device::Cuda(index) => cuda(index, job),
+    dispatch_all(&Devices(vec![device]), One(job))
+}
+
+/// `--device` for training: one device, or a comma-separated list of devices of one kind
+/// (`cpu,cpu`, `cuda:0,cuda:1`), one data-parallel peer each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Devices(pub Vec<Device>);
+
+impl std::fmt::Display for Devices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.0.iter().map(|d| d.to_string()).collect();
+        write!(f, "{}", names.join(","))
+    }
+}
+
+impl FromStr for Devices {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let devices = s
+            .split(',')
+            .map(|d| d.trim().parse())
+            .collect::<std::result::Result<Vec<Device>, String>>()?;
+        let cpus = devices.iter().filter(|d| **d == Device::Cpu).count();
+        if cpus != 0 && cpus != devices.len() {
+            return Err(format!(
+                "'{s}': mix of cpu and cuda devices; list devices of one kind"
+            ));
+        }
+        for (i, d) in devices.iter().enumerate() {
+            if matches!(d, Device::Cuda(_)) && devices[..i].contains(d) {
+                return Err(format!("'{s}': {d} is listed twice"));
+            }
+        }
+        Ok(Devices(devices))
+    }
+}
+
+/// Something to run on a backend chosen at run time, given all the listed devices.
+pub trait OnDevices {
+    type Output;
+    fn run<B: burn::tensor::backend::AutodiffBackend>(
+        self,
+        devices: Vec<B::Device>,
+    ) -> Result<Self::Output>;
+}
+
+/// A one-device job seen as a job on a list of one.
+struct One<T>(T);
+
+impl<T: OnBackend> OnDevices for One<T> {
+    type Output = T::Output;
+    fn run<B: burn::tensor::backend::AutodiffBackend>(
+        self,
+        devices: Vec<B::Device>,
+    ) -> Result<T::Output> {
+        let device = devices.into_iter().next().expect("one device");
+        self.0.run::<B>(device)
+    }
+}
+
+pub fn dispatch_all<T: OnDevices>(devices: &Devices, job: T) -> Result<T::Output> {
+    match devices.0.first() {
+        Some(Device::Cpu) => job.run::<burn::backend::Autodiff<burn::backend::Flex>>(vec![
+            Default::default();
+            devices.0.len()
+        ]),
+        Some(Device::Cuda(_)) => cuda(devices, job),
+        None => bail!("--device: no device given"),
     }
 }
 
 #[cfg(feature = "cuda")]
-fn cuda<T: OnBackend>(index: usize, job: T) -> Result<T::Output> {
+fn cuda<T: OnDevices>(devices: &Devices, job: T) -> Result<T::Output> {
     use burn::backend::{cuda::CudaDevice, Autodiff, Cuda};
-    // cudarc panics when the driver library is missing: turn that into an error.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {})); // keep the probe's panic message off the terminal
-    let probe = std::panic::catch_unwind(|| {
-        let device = CudaDevice::new(index);
-        let _ = burn::tensor::Tensor::<Cuda, 1>::zeros([1], &device).into_data();
-    });
-    std::panic::set_hook(default_hook);
-    if probe.is_err() {
-        bail!("--device cuda:{index}: no usable CUDA device (driver library missing or GPU unavailable)");
+    let mut found = Vec::new();
+    for device in &devices.0 {
+        let Device::Cuda(index) = *device else {
+            bail!("--device {devices}: mix of cpu and cuda devices");
+        };
+        // cudarc panics when the driver library is missing: turn that into an error.
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {})); // keep the probe's panic message off the terminal
+        let probe = std::panic::catch_unwind(|| {
+            let device = CudaDevice::new(index);
+            let _ = burn::tensor::Tensor::<Cuda, 1>::zeros([1], &device).into_data();
+        });
+        std::panic::set_hook(default_hook);
+        if probe.is_err() {
+            bail!("--device cuda:{index}: no usable CUDA device (driver library missing or GPU unavailable)");
+        }
+        found.push(CudaDevice::new(index));
     }
-    job.run::<Autodiff<Cuda>>(CudaDevice::new(index))
+    job.run::<Autodiff<Cuda>>(found)
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda<T: OnBackend>(index: usize, _job: T) -> Result<T::Output> {
-    bail!("--device cuda:{index}: this build has no CUDA support; rebuild with `cargo build --release --features cuda`")
+fn cuda<T: OnDevices>(devices: &Devices, _job: T) -> Result<T::Output> {
+    bail!("--device {devices}: this build has no CUDA support; rebuild with `cargo build --release --features cuda`")
 }

@@ -1,9 +1,10 @@
 //! `trm train`: load a config (or the run folder's, on --resume), apply --set, train a language
 //! model or, when the config sets `puzzle.task`, a puzzle solver.
 
-use super::device::{dispatch, Device, OnBackend};
+use super::device::{dispatch_all, Devices, OnDevices};
 use crate::config::Config;
 use crate::run::RunDir;
+use crate::train::parallel::Cluster;
 use crate::train::{train, TrainOptions};
 use anyhow::{bail, Result};
 use clap::Args;
@@ -23,20 +24,43 @@ pub struct TrainArgs {
     /// Continue the run in this folder from its latest checkpoint.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "run_dir"])]
     pub resume: Option<PathBuf>,
-    /// cpu, cuda or cuda:N (cuda needs a build with --features cuda).
+    /// cpu, cuda or cuda:N (cuda needs a build with --features cuda); a comma-separated list
+    /// (cpu,cpu or cuda:0,cuda:1) trains data-parallel, one peer per device, the batch split
+    /// among them.
     #[arg(long, default_value = "cpu")]
-    pub device: Device,
+    pub device: Devices,
+    /// Processes (machines) training together, each with its own --device list and the same
+    /// config; node 0 listens at --coordinator and the others connect to it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub nodes: u64,
+    /// This process's place among the --nodes, from 0 (node 0 is the coordinator).
+    #[arg(long, default_value_t = 0)]
+    pub node_rank: u64,
+    /// HOST:PORT where node 0 listens for the other nodes (with --nodes > 1).
+    #[arg(long)]
+    pub coordinator: Option<String>,
     /// No progress output and no final sample.
     #[arg(long)]
     pub quiet: bool,
 }
 
-struct Job(TrainOptions);
+struct Job {
+    opts: TrainOptions,
+    nodes: usize,
+    node_rank: usize,
+    coordinator: Option<String>,
+}
 
-impl OnBackend for Job {
+impl OnDevices for Job {
     type Output = ();
-    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Result<()> {
-        train::<B>(self.0, &device)?;
+    fn run<B: burn::tensor::backend::AutodiffBackend>(self, devices: Vec<B::Device>) -> Result<()> {
+        let cluster = Cluster {
+            devices,
+            nodes: self.nodes,
+            node_rank: self.node_rank,
+            coordinator: self.coordinator,
+        };
+        train::<B>(self.opts, &cluster)?;
         Ok(())
     }
 }
@@ -76,7 +100,26 @@ pub fn run(args: TrainArgs) -> Result<()> {
         resume,
         verbose: !args.quiet,
     };
-    dispatch(args.device, Job(opts))?;
+    if args.node_rank >= args.nodes {
+        bail!(
+            "--node-rank {} must be below --nodes {}",
+            args.node_rank,
+            args.nodes
+        );
+    }
+    if args.nodes > 1 && args.coordinator.is_none() {
+        bail!(
+            "--nodes {} needs --coordinator HOST:PORT (where node 0 listens)",
+            args.nodes
+        );
+    }
+    let job = Job {
+        opts,
+        nodes: args.nodes as usize,
+        node_rank: args.node_rank as usize,
+        coordinator: args.coordinator.clone(),
+    };
+    dispatch_all(&args.device, job)?;
     Ok(())
 }
 

@@ -42,6 +42,29 @@ pub struct LmBatch<B: Backend> {
     pub weights: Option<Tensor<B, 2>>,
 }
 
+impl<B: Backend> LmBatch<B> {
+    /// Rows start..start + n.
+    pub fn rows(&self, start: usize, n: usize) -> LmBatch<B> {
+        LmBatch {
+            inputs: self.inputs.clone().narrow(0, start, n),
+            targets: self.targets.clone().narrow(0, start, n),
+            weights: self.weights.clone().map(|w| w.narrow(0, start, n)),
+        }
+    }
+
+    /// The batch cut into chunks of `rows` sequences (the last may be shorter); 0 = one chunk.
+    pub fn chunks(self, rows: usize) -> Vec<LmBatch<B>> {
+        let total = self.inputs.dims()[0];
+        if rows == 0 || rows >= total {
+            return vec![self];
+        }
+        (0..total)
+            .step_by(rows)
+            .map(|start| self.rows(start, rows.min(total - start)))
+            .collect()
+    }
+}
+
 /// Loss of one supervision step: next-token cross-entropy plus the weighted halting loss.
 pub struct StepLoss<B: Backend> {
     pub total: Tensor<B, 1>,

@@ -3,6 +3,7 @@
 
 pub mod ema;
 pub mod optim;
+pub mod parallel;
 pub mod puzzle;
 pub mod schedule;
 pub mod text;
@@ -17,10 +18,13 @@ use burn::tensor::backend::AutodiffBackend;
 
 /// Train what the config describes: a puzzle solver when `puzzle.task` names a family, else a
 /// language model.
-pub fn train<B: AutodiffBackend>(opts: TrainOptions, device: &B::Device) -> Result<RunSummary> {
+pub fn train<B: AutodiffBackend>(
+    opts: TrainOptions,
+    cluster: &parallel::Cluster<B::Device>,
+) -> Result<RunSummary> {
     if opts.config.is_puzzle() {
-        trainer::run::<B, puzzle::PuzzleTask<B>>(opts, device)
+        trainer::run::<B, puzzle::PuzzleTask<B>>(opts, cluster)
     } else {
-        trainer::run::<B, text::TextTask<B>>(opts, device)
+        trainer::run::<B, text::TextTask<B>>(opts, cluster)
     }
 }

@@ -10,6 +10,7 @@
 //!     halted <- steps >= n_sup or (q > 0 and steps >= exploration minimum)
 //! ```
 
+use super::parallel::{Cluster, Parallel, Peer};
 use super::schedule::learning_rate;
 use super::trainer::{Evaluation, NonFiniteLoss, StepLog, TrainTask};
 use super::weights::Weights;
@@ -22,7 +23,7 @@ use crate::tasks::host_f64;
 use crate::tasks::puzzle::{PuzzleBatch, PuzzleModel};
 use crate::trm::State;
 use anyhow::{bail, Result};
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,28 @@ pub struct PuzzleLearner<B: AutodiffBackend> {
     pub config: Config,
     carry: Carry<B>,
     device: B::Device,
+    /// Data-parallel training: this peer's place and the other local peers.
+    parallel: Option<Parallel<B::Device, Shard>>,
+}
+
+/// A peer's slots of the carry: their puzzles, which of them start fresh, where they sit.
+struct Shard {
+    examples: Vec<Example>,
+    reset: Vec<bool>,
+    offset: usize,
+    slots: usize,
+}
+
+/// One update's results, summed over peers: losses, and per slot (all slots) the correctness
+/// and the halting logit.
+struct ShardOutput {
+    lm: f64,
+    halt: f64,
+    exact: Vec<f64>,
+    token_accuracy: Vec<f64>,
+    q: Option<Vec<f64>>,
+    lr: f64,
+    grad_norm: f64,
 }
 
 /// One update, as host numbers.
@@ -81,70 +104,67 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
             },
             config,
             device: device.clone(),
+            parallel: None,
         }
     }
 
-    /// One optimizer update: one supervision step for every slot of the carry.
-    pub fn train_step(
-        &mut self,
-        data: &PuzzleData,
-        rng: &mut Rng,
-    ) -> Result<PuzzleStepLog, NonFiniteLoss> {
-        let cfg = self.config.train.clone();
+    /// One optimizer update: one supervision step for every slot of the carry. With
+    /// `train.micro_batch` the slots are run in chunks of that many, each chunk's loss weighted by
+    /// its share of the slots, and the gradients summed before the update.
+    pub fn train_step(&mut self, data: &PuzzleData, rng: &mut Rng) -> Result<PuzzleStepLog> {
         let n_sup = self.weights.model.n_sup();
-        let b = cfg.batch_size;
+        let b = self.config.train.batch_size;
         let c = &mut self.carry;
         let reset: Vec<bool> = c.halted.clone();
         for (i, _) in reset.iter().enumerate().filter(|(_, r)| **r) {
             c.examples[i] = data.draw(rng);
             c.steps[i] = 0;
         }
-        let batch = PuzzleBatch::<B>::new(&c.examples, &self.device);
-        let model = &self.weights.model;
-        let x = model.embed(batch.inputs.clone(), batch.puzzle_ids.clone());
-        let fresh = model.initial_state(&x);
-        let start = match c.state.take() {
-            Some(prev) if reset.iter().any(|r| !r) => {
-                let [bb, l, d] = x.dims();
-                let mask = Tensor::<B, 1, Bool>::from_data(
-                    TensorData::new(reset.clone(), [bb]),
-                    &self.device,
-                )
-                .reshape([bb, 1, 1])
-                .expand([bb, l, d]);
-                State {
-                    y: prev.y.mask_where(mask.clone(), fresh.y),
-                    z: prev.z.mask_where(mask, fresh.z),
-                }
+        let out = match &self.parallel {
+            None => {
+                let examples = self.carry.examples.clone();
+                self.shard_update(&examples, &reset, 0, b, None)?
             }
-            _ => fresh,
+            Some(p) => {
+                for i in 0..p.workers.len() {
+                    let slots = p.cluster.shard(p.cluster.rank(i + 1), b);
+                    let job = Shard {
+                        examples: self.carry.examples[slots.clone()].to_vec(),
+                        reset: reset[slots.clone()].to_vec(),
+                        offset: slots.start,
+                        slots: b,
+                    };
+                    p.workers.send(i, job)?;
+                }
+                let own = p.cluster.shard(p.cluster.rank(0), b);
+                let examples = self.carry.examples[own.clone()].to_vec();
+                let peer = p.peer.clone();
+                let p = self.parallel.take().expect("parallel");
+                let out = p.workers.run_main(|| {
+                    self.shard_update(&examples, &reset[own.clone()], own.start, b, Some(&peer))
+                });
+                self.parallel = Some(p);
+                out?
+            }
         };
-        let out = model.supervision_step_grad(&x, start);
-        let halt_weight = cfg.halt_loss_weight;
-        let loss = model.loss(&out, batch.labels, halt_weight);
-        let mut log = PuzzleStepLog {
-            lm: scalar(loss.lm.clone()),
-            halt: scalar(loss.halt.clone()),
-            ..Default::default()
-        };
-        let total_loss = log.lm + halt_weight * log.halt;
-        if !total_loss.is_finite() {
-            return Err(NonFiniteLoss {
-                value: total_loss,
-                supervision_step: None,
-            });
-        }
 
         // Halting: the official rule, exploration included (a fresh minimum drawn every step).
-        let exact = host_f64(loss.exact.clone());
-        let q = out.q.clone().map(host_f64);
         let explore = self.config.puzzle.halt_exploration_prob;
+        let mut log = PuzzleStepLog {
+            lm: out.lm,
+            halt: out.halt,
+            lr: out.lr,
+            grad_norm: out.grad_norm,
+            exact_accuracy: out.exact.iter().sum::<f64>() / b as f64,
+            token_accuracy: out.token_accuracy.iter().sum::<f64>() / b as f64,
+            ..Default::default()
+        };
         let c = &mut self.carry;
         let mut steps_sum = 0usize;
         for i in 0..b {
             c.steps[i] += 1;
             let mut halted = c.steps[i] >= n_sup;
-            if let (Some(q), true) = (&q, n_sup > 1) {
+            if let (Some(q), true) = (&out.q, n_sup > 1) {
                 halted |= q[i] > 0.0;
                 let min_steps = if rng.uniform() < explore {
                     2 + rng.below(n_sup as u64 - 1) as usize
@@ -160,11 +180,115 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
             }
         }
         log.mean_steps = (log.halted > 0).then(|| steps_sum as f64 / log.halted as f64);
-        log.exact_accuracy = exact.iter().sum::<f64>() / b as f64;
-        log.token_accuracy = host_f64(loss.token_accuracy.clone()).iter().sum::<f64>() / b as f64;
+        Ok(log)
+    }
 
-        let mut grads = GradientsParams::from_grads(loss.total.backward(), &self.weights.model);
-        c.state = Some(out.state.detach());
+    /// One supervision step and the update for the slots offset..offset + examples.len() of a
+    /// carry of `slots` slots (all of them on one peer; this peer's share when data-parallel).
+    /// The slots run in chunks of `train.micro_batch`; each chunk's loss is weighted by its share
+    /// of all slots and the gradients are summed (over chunks, then over peers) before the one
+    /// update. Returns the step's losses and, for every slot, its correctness and halting logit.
+    fn shard_update(
+        &mut self,
+        examples: &[Example],
+        reset: &[bool],
+        offset: usize,
+        slots: usize,
+        peer: Option<&Peer>,
+    ) -> Result<ShardOutput> {
+        let cfg = self.config.train.clone();
+        let halt_weight = cfg.halt_loss_weight;
+        let rows = examples.len();
+        let chunk = if cfg.micro_batch == 0 {
+            rows
+        } else {
+            cfg.micro_batch
+        };
+        let prev = self.carry.state.take();
+        let mut grads = GradientsAccumulator::<PuzzleModel<B>>::new();
+        // [lm, halt, exact per slot, token accuracy per slot, q per slot]: summed over peers
+        let mut values = vec![0.0; 2 + 3 * slots];
+        let mut has_q = true;
+        let mut states = Vec::new();
+        for start in (0..rows).step_by(chunk.max(1)) {
+            let n = chunk.min(rows - start);
+            let share = n as f64 / slots as f64;
+            let batch = PuzzleBatch::<B>::new(&examples[start..start + n], &self.device);
+            let model = &self.weights.model;
+            let x = model.embed(batch.inputs.clone(), batch.puzzle_ids.clone());
+            let fresh = model.initial_state(&x);
+            let reset = &reset[start..start + n];
+            let begin = match &prev {
+                Some(prev) if reset.iter().any(|r| !r) => {
+                    let [_, l, d] = x.dims();
+                    let mask = Tensor::<B, 1, Bool>::from_data(
+                        TensorData::new(reset.to_vec(), [n]),
+                        &self.device,
+                    )
+                    .reshape([n, 1, 1])
+                    .expand([n, l, d]);
+                    let rows_of = |t: &Tensor<B, 3>| t.clone().narrow(0, start, n);
+                    State {
+                        y: rows_of(&prev.y).mask_where(mask.clone(), fresh.y),
+                        z: rows_of(&prev.z).mask_where(mask, fresh.z),
+                    }
+                }
+                _ => fresh,
+            };
+            let out = model.supervision_step_grad(&x, begin);
+            let loss = model.loss(&out, batch.labels, halt_weight);
+            values[0] += share * scalar(loss.lm.clone());
+            values[1] += share * scalar(loss.halt.clone());
+            let at = 2 + offset + start;
+            for (i, v) in host_f64(loss.exact.clone()).into_iter().enumerate() {
+                values[at + i] = v;
+            }
+            for (i, v) in host_f64(loss.token_accuracy.clone())
+                .into_iter()
+                .enumerate()
+            {
+                values[slots + at + i] = v;
+            }
+            match out.q.clone() {
+                Some(q) => {
+                    for (i, v) in host_f64(q).into_iter().enumerate() {
+                        values[2 * slots + at + i] = v;
+                    }
+                }
+                None => has_q = false,
+            }
+            let weighted = if share == 1.0 {
+                loss.total
+            } else {
+                loss.total.mul_scalar(share)
+            };
+            grads.accumulate(
+                model,
+                GradientsParams::from_grads(weighted.backward(), model),
+            );
+            states.push(out.state.detach());
+        }
+        self.carry.state = Some(if states.len() == 1 {
+            states.pop().expect("one chunk")
+        } else {
+            State {
+                y: Tensor::cat(states.iter().map(|s| s.y.clone()).collect(), 0),
+                z: Tensor::cat(states.into_iter().map(|s| s.z).collect(), 0),
+            }
+        });
+        let (mut grads, values) = match peer {
+            Some(peer) => peer.sum(&self.weights.model, grads.grads(), &values)?,
+            None => (grads.grads(), values),
+        };
+        // every peer sees the same sums, so every peer stops here together
+        let total_loss = values[0] + halt_weight * values[1];
+        if !total_loss.is_finite() {
+            return Err(NonFiniteLoss {
+                value: total_loss,
+                supervision_step: None,
+            }
+            .into());
+        }
         let total = cfg.steps;
         let lr = learning_rate(&cfg, self.weights.updates, total);
         if let Some(g) = grads.remove::<B::InnerBackend, 2>(self.weights.model.puzzle_emb_id()) {
@@ -175,9 +299,50 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
         // code, where it is a buffer outside the EMA).
         let w = &mut self.weights;
         w.ema = w.ema.clone().with_puzzle_emb(w.model.puzzle_emb().inner());
-        log.lr = step.lr;
-        log.grad_norm = step.grad_norm;
-        Ok(log)
+        Ok(ShardOutput {
+            lm: values[0],
+            halt: values[1],
+            exact: values[2..2 + slots].to_vec(),
+            token_accuracy: values[2 + slots..2 + 2 * slots].to_vec(),
+            q: has_q.then(|| values[2 + 2 * slots..].to_vec()),
+            lr: step.lr,
+            grad_norm: step.grad_norm,
+        })
+    }
+
+    /// Train data-parallel over `cluster` from now on: the other local peers start as threads
+    /// holding copies of the current weights and optimizer state, each keeping the (y, z) of
+    /// its own slots.
+    pub fn start_parallel(&mut self, cluster: Cluster<B::Device>) -> Result<()> {
+        cluster.check_batch(self.config.train.batch_size, "train.batch_size")?;
+        let replicas = cluster.devices[1..]
+            .iter()
+            .map(|device| PuzzleLearner {
+                weights: self.weights.replica(device),
+                config: self.config.clone(),
+                carry: Carry {
+                    state: None,
+                    examples: Vec::new(),
+                    steps: Vec::new(),
+                    halted: Vec::new(),
+                },
+                device: device.clone(),
+                parallel: None,
+            })
+            .collect();
+        let work = |learner: &mut PuzzleLearner<B>, shard: Shard, peer: &Peer| {
+            let (examples, reset) = (&shard.examples, &shard.reset);
+            learner.shard_update(examples, reset, shard.offset, shard.slots, Some(peer))?;
+            Ok(())
+        };
+        // this peer keeps the (y, z) of its own slots only
+        let own = cluster.shard(cluster.rank(0), self.config.train.batch_size);
+        self.carry.state = self.carry.state.take().map(|s| State {
+            y: s.y.narrow(0, own.start, own.len()),
+            z: s.z.narrow(0, own.start, own.len()),
+        });
+        self.parallel = Some(Parallel::start::<B, _>(cluster, replicas, work)?);
+        Ok(())
     }
 
     /// Sign-SGD with decoupled weight decay on the rows of the puzzle-id table this batch used
@@ -250,6 +415,10 @@ impl<B: AutodiffBackend> TrainTask<B> for PuzzleTask<B> {
     fn open(config: &Config, _run: &RunDir, _resume: bool, device: &B::Device) -> Result<Self> {
         let data = PuzzleData::load(&config.puzzle)?;
         Ok(Self::new(config.clone(), data, device))
+    }
+
+    fn start_parallel(&mut self, cluster: Cluster<B::Device>) -> Result<()> {
+        self.learner.start_parallel(cluster)
     }
 
     fn weights(&self) -> &Weights<B, PuzzleModel<B>> {

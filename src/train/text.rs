@@ -4,6 +4,7 @@
 //! deep_recursion, take the next-token loss on y, backpropagate, and either step the optimizer
 //! (`per_step`, the paper's pseudocode) or accumulate (`accumulate`); (y, z) is carried detached.
 
+use super::parallel::{Cluster, Parallel, Peer};
 use super::trainer::{Evaluation, NonFiniteLoss, StepLog, TrainTask};
 use super::weights::Weights;
 use crate::config::{Config, Supervision};
@@ -14,7 +15,8 @@ use crate::eval::perplexity::{evaluate_lm, EvalSet};
 use crate::rng::Rng;
 use crate::run::{ensure_same_tokenizer, RunDir};
 use crate::sample::{sample_text, SamplingParams};
-use crate::tasks::text::{LmBatch, StepLoss, StepOutput, TextLm};
+use crate::tasks::text::{LmBatch, StepOutput, TextLm};
+use crate::trm::State;
 use anyhow::{bail, Result};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
@@ -26,6 +28,16 @@ use serde_json::json;
 pub struct TextLearner<B: AutodiffBackend> {
     pub weights: Weights<B, TextLm<B>>,
     pub config: Config,
+    /// Data-parallel training: this peer's place and the other local peers.
+    parallel: Option<Parallel<B::Device, Shard>>,
+}
+
+/// A peer's rows of a batch, on the host, and the global batch's row count.
+struct Shard {
+    inputs: TensorData,
+    targets: TensorData,
+    weights: Option<TensorData>,
+    rows: usize,
 }
 
 /// What one batch did, as host numbers: the losses of each supervision step and the update.
@@ -42,13 +54,6 @@ impl BatchLog {
     pub fn final_loss(&self) -> f64 {
         *self.lm.last().expect("n_sup >= 1")
     }
-
-    fn push<B: Backend>(&mut self, loss: &StepLoss<B>) {
-        self.lm.push(loss.lm.clone().into_scalar().elem());
-        self.halt.push(loss.halt.clone().into_scalar().elem());
-        self.accuracy
-            .push(loss.accuracy.clone().into_scalar().elem());
-    }
 }
 
 impl<B: AutodiffBackend> TextLearner<B> {
@@ -57,7 +62,65 @@ impl<B: AutodiffBackend> TextLearner<B> {
         Self {
             weights: Weights::new(model, &config.train),
             config,
+            parallel: None,
         }
+    }
+
+    /// Train data-parallel over `cluster` from now on: the other local peers start as threads
+    /// holding copies of the current weights and optimizer state.
+    pub fn start_parallel(&mut self, cluster: Cluster<B::Device>) -> Result<()> {
+        cluster.check_batch(self.config.train.batch_size, "train.batch_size")?;
+        let replicas = cluster.devices[1..]
+            .iter()
+            .map(|device| TextLearner {
+                weights: self.weights.replica(device),
+                config: self.config.clone(),
+                parallel: None,
+            })
+            .collect();
+        let work = |learner: &mut TextLearner<B>, shard: Shard, peer: &Peer| {
+            let device = learner.weights.model.devices()[0].clone();
+            let batch = LmBatch {
+                inputs: Tensor::from_data(shard.inputs, &device),
+                targets: Tensor::from_data(shard.targets, &device),
+                weights: shard.weights.map(|w| Tensor::from_data(w, &device)),
+            };
+            learner.train_shard(batch, shard.rows, Some(peer))?;
+            Ok(())
+        };
+        self.parallel = Some(Parallel::start::<B, _>(cluster, replicas, work)?);
+        Ok(())
+    }
+
+    /// One batch of deep supervision (see [`Self::train_shard`]); data-parallel, each peer
+    /// trains its rows and the gradients are summed before every update.
+    pub fn train_batch(&mut self, batch: LmBatch<B>) -> Result<BatchLog> {
+        let rows = batch.inputs.dims()[0];
+        let Some(p) = &self.parallel else {
+            return self.train_shard(batch, rows, None);
+        };
+        let rows_of = |rank: usize| {
+            let r = p.cluster.shard(rank, rows);
+            batch.rows(r.start, r.len())
+        };
+        for i in 0..p.workers.len() {
+            let shard = rows_of(p.cluster.rank(i + 1));
+            let job = Shard {
+                inputs: shard.inputs.into_data(),
+                targets: shard.targets.into_data(),
+                weights: shard.weights.map(|w| w.into_data()),
+                rows,
+            };
+            p.workers.send(i, job)?;
+        }
+        let own = rows_of(p.cluster.rank(0));
+        let peer = p.peer.clone();
+        let p = self.parallel.take().expect("parallel");
+        let log = p
+            .workers
+            .run_main(|| self.train_shard(own, rows, Some(&peer)));
+        self.parallel = Some(p);
+        log
     }
 
     fn updates_per_batch(&self) -> u64 {
@@ -70,35 +133,78 @@ impl<B: AutodiffBackend> TextLearner<B> {
     /// Deep supervision on one batch: for each supervision step, deep_recursion from the carried
     /// (y, z), next-token loss on y, backward; then an optimizer update per step (`per_step`) or
     /// one update with the averaged gradients (`accumulate`). (y, z) is carried detached.
-    pub fn train_batch(&mut self, batch: LmBatch<B>) -> Result<BatchLog, NonFiniteLoss> {
+    ///
+    /// With `train.micro_batch` the batch is cut into chunks of that many rows, each with its own
+    /// carry; every chunk's loss is weighted by its share of the rows and their gradients are
+    /// summed before the update, so the update is the one the whole batch would give.
+    ///
+    /// `batch` holds this peer's rows of a global batch of `rows` rows: losses are weighted by
+    /// their share of the global batch and, with a `peer`, summed over all peers with the
+    /// gradients before each update.
+    fn train_shard(
+        &mut self,
+        batch: LmBatch<B>,
+        rows: usize,
+        peer: Option<&Peer>,
+    ) -> Result<BatchLog> {
         let n_sup = self.weights.model.n_sup(); // 1 for the transformer baseline
         let supervision = self.config.train.supervision;
         let halt_weight = self.config.train.halt_loss_weight;
         let device = batch.inputs.device();
-        let mask = self.weights.model.mask(batch.inputs.dims()[1], &device);
+        let len = batch.inputs.dims()[1];
+        let mask = self.weights.model.mask(len, &device);
+        let chunks = batch.chunks(self.config.train.micro_batch);
         let mut log = BatchLog::default();
         let mut accumulated = GradientsAccumulator::<TextLm<B>>::new();
-        let mut carry = None;
+        let mut carry: Vec<Option<State<B>>> = vec![None; chunks.len()];
         for s in 0..n_sup {
-            let model = &self.weights.model;
-            let x = model.embed(batch.inputs.clone());
-            let start = carry.take().unwrap_or_else(|| model.initial_state(&x));
-            let state = model.supervision_step_grad(&x, start, &mask);
-            let out = StepOutput {
-                logits: model.logits(state.y.clone()),
-                state,
+            let mut step = GradientsAccumulator::<TextLm<B>>::new();
+            let (mut lm, mut halt, mut accuracy) = (0.0, 0.0, 0.0);
+            for (chunk, carry) in chunks.iter().zip(carry.iter_mut()) {
+                let share = chunk.inputs.dims()[0] as f64 / rows as f64;
+                let model = &self.weights.model;
+                let x = model.embed(chunk.inputs.clone());
+                let start = carry.take().unwrap_or_else(|| model.initial_state(&x));
+                let state = model.supervision_step_grad(&x, start, &mask);
+                let out = StepOutput {
+                    logits: model.logits(state.y.clone()),
+                    state,
+                };
+                let loss = model.step_loss(&out, chunk, halt_weight);
+                let (chunk_lm, chunk_halt): (f64, f64) = (
+                    loss.lm.clone().into_scalar().elem(),
+                    loss.halt.clone().into_scalar().elem(),
+                );
+                lm += share * chunk_lm;
+                halt += share * chunk_halt;
+                accuracy += share * loss.accuracy.clone().into_scalar().elem::<f64>();
+                let weighted = if share == 1.0 {
+                    loss.total
+                } else {
+                    loss.total.mul_scalar(share)
+                };
+                step.accumulate(
+                    model,
+                    GradientsParams::from_grads(weighted.backward(), model),
+                );
+                *carry = Some(out.state.detach());
+            }
+            let (grads, values) = match peer {
+                Some(peer) => peer.sum(&self.weights.model, step.grads(), &[lm, halt, accuracy])?,
+                None => (step.grads(), vec![lm, halt, accuracy]),
             };
-            let loss = model.step_loss(&out, &batch, halt_weight);
-            log.push(&loss);
-            let total = log.lm[s] + log.halt[s] * halt_weight;
+            // every peer sees the same sums, so every peer stops here together
+            let total = values[0] + values[1] * halt_weight;
             if !total.is_finite() {
                 return Err(NonFiniteLoss {
                     value: total,
                     supervision_step: Some(s + 1),
-                });
+                }
+                .into());
             }
-            let grads = GradientsParams::from_grads(loss.total.backward(), model);
-            carry = Some(out.state.detach());
+            log.lm.push(values[0]);
+            log.halt.push(values[1]);
+            log.accuracy.push(values[2]);
             match supervision {
                 Supervision::PerStep => {
                     log.grad_norm += self.update(grads, 1.0, &mut log.lr) / n_sup as f64
@@ -192,6 +298,10 @@ impl<B: AutodiffBackend> TrainTask<B> for TextTask<B> {
 
     fn weights(&self) -> &Weights<B, TextLm<B>> {
         &self.learner.weights
+    }
+
+    fn start_parallel(&mut self, cluster: Cluster<B::Device>) -> Result<()> {
+        self.learner.start_parallel(cluster)
     }
 
     fn weights_mut(&mut self) -> &mut Weights<B, TextLm<B>> {

@@ -10,6 +10,7 @@
 //!     metrics.jsonl line;  every checkpoint_every (and at a new best): checkpoint
 //! ```
 
+use super::parallel::Cluster;
 use super::weights::Weights;
 use crate::config::Config;
 use crate::files::write_atomic;
@@ -105,6 +106,12 @@ pub trait TrainTask<B: AutodiffBackend>: Sized {
     /// One line for the start of the run.
     fn describe(&self) -> String;
     fn state(&self) -> Self::State;
+    /// From the next step on, train data-parallel over the cluster's peers (called once, after
+    /// any checkpoint is loaded, so that every peer starts from the same weights).
+    fn start_parallel(&mut self, cluster: Cluster<B::Device>) -> Result<()> {
+        let _ = cluster;
+        bail!("this task cannot train data-parallel (give one --device)")
+    }
     fn restore(&mut self, state: Self::State) -> Result<()>;
     /// One training step: a batch of deep supervision, or one update of the persistent carry.
     /// A [`NonFiniteLoss`] error stops the run naming the last good checkpoint.
@@ -155,9 +162,10 @@ pub struct RunSummary {
 /// Train `T` as `opts` says: a new run, or the resumed one.
 pub fn run<B: AutodiffBackend, T: TrainTask<B>>(
     opts: TrainOptions,
-    device: &B::Device,
+    cluster: &Cluster<B::Device>,
 ) -> Result<RunSummary> {
-    run_with(opts, |c, r, resume| T::open(c, r, resume, device), device)
+    let device = &cluster.devices[0];
+    run_with(opts, |c, r, resume| T::open(c, r, resume, device), cluster)
 }
 
 /// [`run`] with a task built by `open` (config, run folder, resume?) instead of
@@ -165,10 +173,12 @@ pub fn run<B: AutodiffBackend, T: TrainTask<B>>(
 pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
     opts: TrainOptions,
     open: impl FnOnce(&Config, &RunDir, bool) -> Result<T>,
-    device: &B::Device,
+    cluster: &Cluster<B::Device>,
 ) -> Result<RunSummary> {
+    let device = &cluster.devices[0];
     let run = RunDir::new(&opts.run_dir);
     let config = &opts.config;
+    cluster.check_batch(config.train.batch_size, "train.batch_size")?;
     if opts.resume {
         let saved = run.resumed_config(config)?;
         T::check_resume(&saved, config, &run)?;
@@ -206,6 +216,9 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
         task.save_files(&run)?;
     }
 
+    if cluster.is_parallel() {
+        task.start_parallel(cluster.clone())?;
+    }
     let parameters = task.weights().model.num_params();
     let mut tb = TbWriter::new(&run.tensorboard())?;
     if opts.resume {
@@ -213,8 +226,19 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
     }
     let mut metrics = open_metrics(&run.metrics(), state.step)?;
     let progress = Progress::new(opts.verbose, cfg.steps, state.step);
+    let peers = if cluster.is_parallel() {
+        format!(
+            "; data-parallel over {} peers ({} here, node {} of {})",
+            cluster.peers(),
+            cluster.devices.len(),
+            cluster.node_rank,
+            cluster.nodes
+        )
+    } else {
+        String::new()
+    };
     progress.println(format!(
-        "trm: {parameters} parameters; {}; run folder {}",
+        "trm: {parameters} parameters; {}{peers}; run folder {}",
         task.describe(),
         run.root.display()
     ));

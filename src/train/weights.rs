@@ -7,7 +7,7 @@ use super::schedule::learning_rate;
 use crate::config::TrainConfig;
 use crate::run::checkpoint::{self, Checkpoints};
 use anyhow::Result;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
@@ -38,6 +38,17 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Weights<B, M> {
             ema: model.valid(),
             model,
             updates: 0,
+        }
+    }
+
+    /// A copy for another data-parallel peer on `device`: same parameters (same ids, which the
+    /// all-reduce matches on), same optimizer state, same update count.
+    pub fn replica(&self, device: &B::Device) -> Self {
+        Self {
+            model: self.model.clone().fork(device),
+            optim: self.optim.clone(),
+            ema: self.ema.clone().fork(device),
+            updates: self.updates,
         }
     }
 

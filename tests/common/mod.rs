@@ -12,6 +12,55 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+// ---------- a tiny language-model run ----------
+
+/// The default corpus, by absolute path.
+pub fn corpus() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpora/shakespeare.parquet")
+        .display()
+        .to_string()
+}
+
+/// A tiny model that trains in a second or two.
+pub fn tiny_args(run: &Path, steps: u64) -> Vec<String> {
+    let mut args = vec![
+        "train".to_string(),
+        "--quiet".into(),
+        "--run-dir".into(),
+        run.display().to_string(),
+    ];
+    args.extend(sets(&[
+        format!("data.train=[\"{}\"]", corpus()),
+        "data.tokenizer=bytes".into(),
+        format!("train.steps={steps}"),
+    ]));
+    args.extend(sets(&[
+        "model.d_model=32",
+        "model.n_layers=1",
+        "model.n_heads=2",
+        "model.n=2",
+        "model.t=2",
+        "model.n_sup=2",
+        "train.batch_size=4",
+        "train.seq_len=32",
+        "train.eval_every=4",
+        "train.checkpoint_every=4",
+        "train.eval_windows=8",
+        "train.log_every=2",
+        "train.warmup=2",
+        "sample.max_new_tokens=16",
+    ]));
+    args
+}
+
+pub fn losses(run: &Path) -> Vec<(u64, f64)> {
+    metrics(run)
+        .iter()
+        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
+        .collect()
+}
+
 // ---------- the binary ----------
 
 /// The binary under test, run from the repository root.
