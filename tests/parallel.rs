@@ -49,6 +49,41 @@ fn two_cpu_peers_give_the_single_peer_loss_curve() {
     assert_eq!(last(&one), 50 * 4 * 32);
 }
 
+/// A data-parallel run stopped at its step-25 checkpoint and resumed with two peers continues
+/// exactly as the uninterrupted one: every peer restarts from the loaded weights and moments.
+#[test]
+fn a_resumed_two_peer_run_matches_the_uninterrupted_one() {
+    let dir = temp("parallel-resume");
+    let straight = dir.path().join("straight");
+    let resumed = dir.path().join("resumed");
+    // a constant schedule, so that stopping at 25 of 25 steps and going on to 50 is the same run
+    let constant = ["--set", "train.schedule=constant", "--device", "cpu,cpu"];
+    ok(&run(&mut tiny_run(&straight, &constant)));
+    let first_half = [&constant[..], &["--set", "train.steps=25"]].concat();
+    ok(&run(&mut tiny_run(&resumed, &first_half)));
+    ok(&run(trm()
+        .args([
+            "train",
+            "--quiet",
+            "--device",
+            "cpu,cpu",
+            "--set",
+            "train.steps=50",
+            "--resume",
+        ])
+        .arg(&resumed)
+        .env("RAYON_NUM_THREADS", "1")));
+    let (a, b) = (losses(&straight), losses(&resumed));
+    assert_eq!(a.len(), b.len());
+    for ((sa, la), (sb, lb)) in a.iter().zip(&b) {
+        assert_eq!(sa, sb);
+        assert!(
+            (la - lb).abs() < 1e-6 * la.abs().max(1.0),
+            "step {sa}: {la} vs {lb}"
+        );
+    }
+}
+
 #[test]
 fn two_processes_give_the_single_process_loss_curve() {
     let dir = temp("parallel-nodes");
