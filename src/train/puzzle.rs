@@ -13,7 +13,7 @@
 use super::parallel::{Cluster, Parallel, Peer};
 use super::schedule::learning_rate;
 use super::trainer::{Evaluation, NonFiniteLoss, StepLog, TrainTask};
-use super::weights::Weights;
+use super::weights::{accumulate_share, Weights};
 use crate::config::{Config, PuzzleConfig};
 use crate::data::puzzle::{Example, PuzzleData};
 use crate::eval::puzzle::{evaluate_puzzles, PuzzleReport};
@@ -23,7 +23,7 @@ use crate::tasks::host_f64;
 use crate::tasks::puzzle::{PuzzleBatch, PuzzleModel};
 use crate::trm::State;
 use anyhow::{bail, Result};
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsAccumulator;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
@@ -257,15 +257,7 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
                 }
                 None => has_q = false,
             }
-            let weighted = if share == 1.0 {
-                loss.total
-            } else {
-                loss.total.mul_scalar(share)
-            };
-            grads.accumulate(
-                model,
-                GradientsParams::from_grads(weighted.backward(), model),
-            );
+            accumulate_share(&mut grads, model, loss.total, share);
             states.push(out.state.detach());
         }
         self.carry.state = Some(if states.len() == 1 {

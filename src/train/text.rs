@@ -6,7 +6,7 @@
 
 use super::parallel::{Cluster, Parallel, Peer};
 use super::trainer::{Evaluation, NonFiniteLoss, StepLog, TrainTask};
-use super::weights::Weights;
+use super::weights::{accumulate_share, Weights};
 use crate::config::{Config, Supervision};
 use crate::data::{
     eval_windows, expand_paths, LoaderConfig, LoaderState, Split, TextTokenizer, TokenLoader,
@@ -178,15 +178,7 @@ impl<B: AutodiffBackend> TextLearner<B> {
                 lm += share * chunk_lm;
                 halt += share * chunk_halt;
                 accuracy += share * loss.accuracy.clone().into_scalar().elem::<f64>();
-                let weighted = if share == 1.0 {
-                    loss.total
-                } else {
-                    loss.total.mul_scalar(share)
-                };
-                step.accumulate(
-                    model,
-                    GradientsParams::from_grads(weighted.backward(), model),
-                );
+                accumulate_share(&mut step, model, loss.total, share);
                 *carry = Some(out.state.detach());
             }
             let (grads, values) = match peer {

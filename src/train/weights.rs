@@ -8,8 +8,9 @@ use crate::config::TrainConfig;
 use crate::run::checkpoint::{self, Checkpoints};
 use anyhow::Result;
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -100,4 +101,24 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Weights<B, M> {
         self.optim = optim.load_record(checkpoint::load_record(dir, "optim", device)?);
         Ok(())
     }
+}
+
+/// Backpropagate one chunk's loss, weighted by the chunk's share of the whole batch, and add its
+/// gradients to `grads`: summed over the chunks (and over the peers), the gradients of the whole
+/// batch's mean loss.
+pub fn accumulate_share<B: AutodiffBackend, M: AutodiffModule<B>>(
+    grads: &mut GradientsAccumulator<M>,
+    model: &M,
+    loss: Tensor<B, 1>,
+    share: f64,
+) {
+    let weighted = if share == 1.0 {
+        loss
+    } else {
+        loss.mul_scalar(share)
+    };
+    grads.accumulate(
+        model,
+        GradientsParams::from_grads(weighted.backward(), model),
+    );
 }
