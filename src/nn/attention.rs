@@ -1,7 +1,7 @@
 //! Multi-head self-attention with RoPE; the mask (causal, full, or causal with a KV cache) is
 //! chosen by the task.
 
-use super::linear::split_matmul;
+use super::linear::{split_matmul, SPLIT_FROM_ROWS};
 use super::{Init, Linear, Rope};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -125,7 +125,15 @@ impl<B: Backend> Attention<B> {
             .into_iter()
             .map(|t| t.reshape([b, l, d]));
         let (q, k, v) = (qkv.next(), qkv.next(), qkv.next());
-        let heads = |t: Tensor<B, 3>| t.reshape([b, l, self.n_heads, hd]).swap_dims(1, 2);
+        let graph = B::ad_enabled(&h_device(&q));
+        let per_head = !graph && b * l >= SPLIT_FROM_ROWS;
+        let heads = |t: Tensor<B, 3>| {
+            if !per_head {
+                t.reshape([b, l, self.n_heads, hd]).swap_dims(1, 2)
+            } else {
+                split_heads(t, self.n_heads)
+            }
+        };
         let q = heads(rope.apply(q.expect("q"), offset));
         let k = heads(rope.apply(k.expect("k"), offset));
         let v = heads(v.expect("v"));
@@ -133,7 +141,7 @@ impl<B: Backend> Attention<B> {
             AttnMask::Cached(cache) => cache.extend(k, v),
             _ => (k, v),
         };
-        let ctx = if B::ad_enabled(&q.device()) {
+        let ctx = if graph {
             attend_differentiable(q, k, v, mask)
         } else {
             // Without a graph to record, the backend's fused kernel (causal masking aligned to the
@@ -145,8 +153,40 @@ impl<B: Backend> Attention<B> {
             };
             attention(q, k, v, None, None, options)
         };
-        self.out.forward(ctx.swap_dims(1, 2).reshape([b, l, d]))
+        let ctx = if per_head {
+            merge_heads(ctx)
+        } else {
+            ctx.swap_dims(1, 2).reshape([b, l, d])
+        };
+        self.out.forward(ctx)
     }
+}
+
+fn h_device<B: Backend>(t: &Option<Tensor<B, 3>>) -> B::Device {
+    t.as_ref().expect("q").device()
+}
+
+/// [B, L, H * hd] -> [B, H, L, hd], contiguous. Without a graph the heads are moved one at a time:
+/// each head's [B * L, hd] slice and the final stacking are copies the CPU backend makes at memory
+/// speed, where one [B, L, H, hd] -> [B, H, L, hd] transpose is copied element by element. (With a
+/// graph, the per-head slices would each cost a full-size gradient buffer in the backward pass.)
+fn split_heads<B: Backend>(t: Tensor<B, 3>, n_heads: usize) -> Tensor<B, 4> {
+    let [b, l, d] = t.dims();
+    let hd = d / n_heads;
+    let rows = t.reshape([b * l, d]);
+    let heads = (0..n_heads)
+        .map(|h| rows.clone().narrow(1, h * hd, hd).reshape([b, 1, l, hd]))
+        .collect();
+    Tensor::cat(heads, 1)
+}
+
+/// [B, H, L, hd] -> [B, L, H * hd], contiguous, one head at a time (see [`split_heads`]).
+fn merge_heads<B: Backend>(t: Tensor<B, 4>) -> Tensor<B, 3> {
+    let [b, n_heads, l, hd] = t.dims();
+    let heads = (0..n_heads)
+        .map(|h| t.clone().narrow(1, h, 1).reshape([b * l, hd]))
+        .collect();
+    Tensor::cat(heads, 1).reshape([b, l, n_heads * hd])
 }
 
 /// softmax(q k^T / sqrt(hd) + mask) v from differentiable operations (burn 0.21's fused attention

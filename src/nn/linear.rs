@@ -46,8 +46,9 @@ impl<B: Backend> Linear<B> {
     }
 }
 
-/// Rows below which [`split_matmul`] makes one product and slices it.
-const SPLIT_FROM_ROWS: usize = 8;
+/// Rows below which [`split_matmul`] makes one product and slices it (and attention moves its
+/// heads with one transpose): for a sampled token the cost of each call dominates.
+pub const SPLIT_FROM_ROWS: usize = 8;
 
 /// x [N, d_in] times each of the `parts` equal column blocks of w [d_in, parts * width]: `parts`
 /// products [N, width]. With many rows each block is its own product, so each result is
