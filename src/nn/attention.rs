@@ -121,11 +121,12 @@ impl<B: Backend> Attention<B> {
             AttnMask::Cached(cache) => cache.len(),
             _ => 0,
         };
-        let mut qkv = split_matmul(h.reshape([b * l, d]), self.qkv.weight.val(), 3)
-            .into_iter()
-            .map(|t| t.reshape([b, l, d]));
-        let (q, k, v) = (qkv.next(), qkv.next(), qkv.next());
-        let graph = B::ad_enabled(&h_device(&q));
+        let graph = B::ad_enabled(&h.device());
+        let [q, k, v]: [Tensor<B, 2>; 3] =
+            split_matmul(h.reshape([b * l, d]), self.qkv.weight.val(), 3)
+                .try_into()
+                .expect("three projections");
+        let flat = |t: Tensor<B, 2>| t.reshape([b, l, d]);
         let per_head = !graph && b * l >= SPLIT_FROM_ROWS;
         let heads = |t: Tensor<B, 3>| {
             if !per_head {
@@ -134,9 +135,9 @@ impl<B: Backend> Attention<B> {
                 split_heads(t, self.n_heads)
             }
         };
-        let q = heads(rope.apply(q.expect("q"), offset));
-        let k = heads(rope.apply(k.expect("k"), offset));
-        let v = heads(v.expect("v"));
+        let q = heads(rope.apply(flat(q), offset));
+        let k = heads(rope.apply(flat(k), offset));
+        let v = heads(flat(v));
         let (k, v) = match mask {
             AttnMask::Cached(cache) => cache.extend(k, v),
             _ => (k, v),
@@ -160,10 +161,6 @@ impl<B: Backend> Attention<B> {
         };
         self.out.forward(ctx)
     }
-}
-
-fn h_device<B: Backend>(t: &Option<Tensor<B, 3>>) -> B::Device {
-    t.as_ref().expect("q").device()
 }
 
 /// [B, L, H * hd] -> [B, H, L, hd], contiguous. Without a graph the heads are moved one at a time:

@@ -26,8 +26,9 @@ impl<B: Backend> SwiGlu<B> {
         let d_in = dims[D - 1];
         let rows = x.shape().num_elements() / d_in.max(1);
         let x: Tensor<B, 2> = x.reshape([rows, d_in]);
-        let mut gate_up = split_matmul(x, self.gate_up.weight.val(), 2).into_iter();
-        let (gate, up) = (gate_up.next().expect("gate"), gate_up.next().expect("up"));
+        let [gate, up]: [Tensor<B, 2>; 2] = split_matmul(x, self.gate_up.weight.val(), 2)
+            .try_into()
+            .expect("gate and up");
         let out = self.down.forward(silu(gate) * up);
         dims[D - 1] = out.dims()[1];
         out.reshape(dims)

@@ -86,17 +86,14 @@ impl<B: Backend> SimpleOptimizer<B> for Adam {
 /// Returns the gradients and their global norm after scaling, before clipping.
 pub fn scale_and_clip<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
-    mut grads: GradientsParams,
+    grads: GradientsParams,
     scale: f64,
     max_norm: f64,
 ) -> (GradientsParams, f64) {
-    let mut norm = SquaredNorm::<B::InnerBackend> {
-        grads: &grads,
-        sum: None,
-    };
-    model.visit(&mut norm);
-    let total = norm
-        .sum
+    let total = flat_grads(model, &grads)
+        .into_iter()
+        .map(|g| g.square().sum())
+        .reduce(|acc, s| acc + s)
         .map(|s| s.into_scalar().elem::<f64>())
         .unwrap_or(0.0)
         .sqrt()
@@ -107,46 +104,70 @@ pub fn scale_and_clip<B: AutodiffBackend, M: AutodiffModule<B>>(
         1.0
     };
     let factor = scale * clip;
-    if factor != 1.0 {
-        let mut scaler = Scale::<B> {
-            grads: &mut grads,
-            factor,
-            _b: Default::default(),
-        };
-        let _ = model.clone().map(&mut scaler);
+    if factor == 1.0 {
+        return (grads, total);
     }
-    (grads, total)
+    (map_grads(model, grads, |g| g.mul_scalar(factor)), total)
 }
 
-struct SquaredNorm<'a, B: Backend> {
+/// Every gradient of `model`'s parameters, flattened, in the module's own parameter order.
+pub fn flat_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &GradientsParams,
+) -> Vec<Tensor<B::InnerBackend, 1>> {
+    let mut visitor = FlatGrads::<B::InnerBackend> {
+        grads,
+        flat: Vec::new(),
+    };
+    model.visit(&mut visitor);
+    visitor.flat
+}
+
+/// Every gradient replaced by `f` of its flattened self, called in the order of [`flat_grads`].
+pub fn map_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: GradientsParams,
+    f: impl FnMut(Tensor<B::InnerBackend, 1>) -> Tensor<B::InnerBackend, 1>,
+) -> GradientsParams {
+    let mut mapper = MapGrads::<B, _> {
+        grads,
+        f,
+        _b: Default::default(),
+    };
+    let _ = model.clone().map(&mut mapper);
+    mapper.grads
+}
+
+struct FlatGrads<'a, B: Backend> {
     grads: &'a GradientsParams,
-    sum: Option<Tensor<B, 1>>,
+    flat: Vec<Tensor<B, 1>>,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_, B::InnerBackend> {
+impl<B: AutodiffBackend> ModuleVisitor<B> for FlatGrads<'_, B::InnerBackend> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            let s = g.square().sum();
-            self.sum = Some(match self.sum.take() {
-                Some(acc) => acc + s,
-                None => s,
-            });
+            self.flat.push(g.reshape([-1]));
         }
     }
 }
 
-struct Scale<'a, B: AutodiffBackend> {
-    grads: &'a mut GradientsParams,
-    factor: f64,
+struct MapGrads<B: AutodiffBackend, F> {
+    grads: GradientsParams,
+    f: F,
     _b: std::marker::PhantomData<B>,
 }
 
-impl<B: AutodiffBackend> ModuleMapper<B> for Scale<'_, B> {
+impl<B, F> ModuleMapper<B> for MapGrads<B, F>
+where
+    B: AutodiffBackend,
+    F: FnMut(Tensor<B::InnerBackend, 1>) -> Tensor<B::InnerBackend, 1>,
+{
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let id: ParamId = param.id;
         if let Some(g) = self.grads.remove::<B::InnerBackend, D>(id) {
-            self.grads
-                .register::<B::InnerBackend, D>(id, g.mul_scalar(self.factor));
+            let shape = g.shape();
+            let mapped = (self.f)(g.reshape([-1])).reshape(shape);
+            self.grads.register::<B::InnerBackend, D>(id, mapped);
         }
         param
     }

@@ -11,9 +11,10 @@
 //! second all-reduce (its node sync never clears the list of peers that have synced, in
 //! `global/node/sync.rs`), so it cannot run a training loop.
 
+use super::optim::{flat_grads, map_grads};
 use anyhow::{anyhow, bail, Context, Result};
 use burn::collective::{self, AllReduceStrategy, CollectiveConfig, PeerId, ReduceOperation};
-use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -107,13 +108,8 @@ impl Peer {
         grads: GradientsParams,
         values: &[f64],
     ) -> Result<(GradientsParams, Vec<f64>)> {
-        let mut flat = Flatten::<B::InnerBackend> {
-            grads: &grads,
-            parts: Vec::new(),
-        };
-        model.visit(&mut flat);
-        let device = flat.parts.first().map(|t| t.device()).unwrap_or_default();
-        let mut parts = flat.parts;
+        let mut parts = flat_grads(model, &grads);
+        let device = parts.first().map(|t| t.device()).unwrap_or_default();
         let host: Vec<f32> = values.iter().map(|&v| v as f32).collect();
         parts.push(Tensor::from_data(
             TensorData::new(host, [values.len()]),
@@ -158,13 +154,11 @@ impl Peer {
             .convert::<f64>()
             .to_vec()
             .expect("f64 values");
-        let mut scatter = Scatter::<B, _> {
-            grads,
-            pieces: pieces.into_iter(),
-            _b: Default::default(),
-        };
-        let _ = model.clone().map(&mut scatter);
-        Ok((scatter.grads, values_out))
+        let mut pieces = pieces.into_iter();
+        let grads = map_grads(model, grads, |_| {
+            pieces.next().expect("one piece per gradient")
+        });
+        Ok((grads, values_out))
     }
 
     /// The sum over this process's peers (burn-collective).
@@ -309,41 +303,6 @@ fn read_floats(stream: &mut TcpStream, n: usize) -> std::io::Result<Vec<f32>> {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
         .collect())
-}
-
-/// Every gradient, flattened, in the module's own (deterministic) parameter order.
-struct Flatten<'a, B: Backend> {
-    grads: &'a GradientsParams,
-    parts: Vec<Tensor<B, 1>>,
-}
-
-impl<B: AutodiffBackend> ModuleVisitor<B> for Flatten<'_, B::InnerBackend> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            self.parts.push(g.reshape([-1]));
-        }
-    }
-}
-
-/// The summed pieces back into the gradients, in the same order.
-struct Scatter<B: AutodiffBackend, I: Iterator<Item = Tensor<B::InnerBackend, 1>>> {
-    grads: GradientsParams,
-    pieces: I,
-    _b: std::marker::PhantomData<B>,
-}
-
-impl<B: AutodiffBackend, I: Iterator<Item = Tensor<B::InnerBackend, 1>>> ModuleMapper<B>
-    for Scatter<B, I>
-{
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let id: ParamId = param.id;
-        if let Some(g) = self.grads.remove::<B::InnerBackend, D>(id) {
-            let piece = self.pieces.next().expect("one piece per gradient");
-            self.grads
-                .register::<B::InnerBackend, D>(id, piece.reshape(g.shape()));
-        }
-        param
-    }
 }
 
 /// What a learner keeps to train data-parallel: the layout, its own peer, the other local peers.
