@@ -104,8 +104,15 @@ impl Default for ModelConfig {
 
 impl ModelConfig {
     pub fn ffn_inner(&self) -> usize {
-        let raw = (self.expansion * self.d_model as f64 * 2.0 / 3.0).round() as usize;
-        raw.div_ceil(self.ffn_multiple) * self.ffn_multiple
+        self.swiglu_inner(self.d_model)
+    }
+
+    /// The official SwiGLU width rule for a layer acting on `width` features (D for the channel
+    /// MLP, the sequence length for MLP-T): round(expansion * width * 2/3), ties to even as
+    /// Python's round, then up to a multiple of `ffn_multiple`.
+    pub fn swiglu_inner(&self, width: usize) -> usize {
+        let raw = (self.expansion * width as f64 * 2.0 / 3.0).round_ties_even() as usize;
+        raw.div_ceil(self.ffn_multiple).max(1) * self.ffn_multiple
     }
 }
 

@@ -1,4 +1,5 @@
-//! Blocks: the TRM's post-norm block (docs/trm.md §1), h = rms(h + mix(h)); h = rms(h + swiglu(h)),
+//! Blocks: the TRM's post-norm block (docs/trm.md §1), h = rms(h + mix(h)); h = rms(h + swiglu(h))
+//! (after MLP-T the first norm runs over the sequence axis, as in the official code),
 //! and the standard pre-norm block of the transformer baseline, h = h + mix(rms(h)); h = h + swiglu(rms(h)).
 
 use super::{rms_norm, Attention, AttnMask, Init, MlpT, Rope, SwiGlu};
@@ -39,8 +40,7 @@ impl<B: Backend> Block<B> {
         match cfg.mixer {
             Mixer::Attention => Self::attention(init, d, cfg.n_heads, cfg.ffn_inner()),
             Mixer::MlpT => {
-                let inner = (cfg.expansion * max_len as f64 * 2.0 / 3.0).round() as usize;
-                let mix = Mix::MlpT(MlpT::new(init, max_len, inner.max(1)));
+                let mix = Mix::MlpT(MlpT::new(init, max_len, cfg.swiglu_inner(max_len)));
                 Self::new(init, mix, d, cfg.ffn_inner())
             }
         }
@@ -60,7 +60,10 @@ impl<B: Backend> Block<B> {
             let h = h.clone() + mix(rms_norm(h));
             h.clone() + self.mlp.forward(rms_norm(h))
         } else {
-            let h = rms_norm(h.clone() + mix(h));
+            let h = match &self.mix {
+                Mix::Attention(a) => rms_norm(h.clone() + a.forward(h, rope, mask)),
+                Mix::MlpT(m) => m.forward_post_norm(h),
+            };
             rms_norm(h.clone() + self.mlp.forward(h))
         }
     }

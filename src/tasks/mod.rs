@@ -2,6 +2,7 @@
 //! which head, the targets and the loss.
 
 pub mod core;
+pub mod official;
 pub mod puzzle;
 pub mod text;
 

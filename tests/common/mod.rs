@@ -245,11 +245,26 @@ pub fn read_tensorboard(dir: &Path) -> serde_json::Value {
 /// ```
 #[track_caller]
 pub fn shared_data(rel: &str) -> Option<PathBuf> {
-    let roots: Vec<PathBuf> = match std::env::var_os("TRM_SHARED_DATA") {
+    shared("data", "TRM_SHARED_DATA", rel)
+}
+
+/// A file or folder of the shared reference fixtures (outputs of other tools, such as the official
+/// TRM code): under `$TRM_SHARED_FIXTURES` when set, else `../shared/fixtures` or
+/// `/work/shared/fixtures`; missing, as for [`shared_data`].
+#[track_caller]
+pub fn shared_fixture(rel: &str) -> Option<PathBuf> {
+    shared("fixtures", "TRM_SHARED_FIXTURES", rel)
+}
+
+#[track_caller]
+fn shared(folder: &str, env: &str, rel: &str) -> Option<PathBuf> {
+    let roots: Vec<PathBuf> = match std::env::var_os(env) {
         Some(root) => vec![PathBuf::from(root)],
         None => vec![
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
-            PathBuf::from("/work/shared/data"),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared")
+                .join(folder),
+            Path::new("/work/shared").join(folder),
         ],
     };
     if let Some(found) = roots.iter().map(|r| r.join(rel)).find(|p| p.exists()) {
@@ -261,7 +276,7 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
         .collect::<Vec<_>>()
         .join(", ");
     if in_ci() {
-        panic!("shared data {rel} is missing; CI must have it (looked under {looked})");
+        panic!("shared {folder} {rel} is missing; CI must have it (looked under {looked})");
     }
     let caller = std::panic::Location::caller();
     let test = match std::thread::current().name() {
@@ -271,7 +286,7 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
     // Straight to the process's stderr: eprintln! would be captured by the harness and hidden.
     let _ = writeln!(
         std::io::stderr().lock(),
-        "SKIPPED: {test} needs shared data {rel} (set TRM_SHARED_DATA; looked under {looked})"
+        "SKIPPED: {test} needs shared {folder} {rel} (set {env}; looked under {looked})"
     );
     None
 }
