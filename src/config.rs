@@ -283,8 +283,13 @@ pub struct PuzzleConfig {
     pub train: String,
     /// Sudoku/Maze test CSV (ARC: the built folder holds its test set). Empty: generate.
     pub test: String,
-    /// Use only the first N training puzzles (0 = all), e.g. 1000 for Sudoku-Extreme.
+    /// Train on N puzzles (0 = all), e.g. 1000 for Sudoku-Extreme: a random subset of a CSV's
+    /// rows (seeded by `generate_seed`), or the first N generated.
     pub train_limit: usize,
+    /// Validation puzzles (Sudoku, Maze): generated apart from training, or held-out rows of the
+    /// training CSV. They choose the `best` checkpoint; the test set is only reported. 0 = none
+    /// (then no `best` checkpoint: evaluation uses the latest).
+    pub val_count: usize,
     /// Evaluate on the first N test puzzles (0 = all).
     pub test_limit: usize,
     /// Random validity-preserving augmentation of each drawn training puzzle (Sudoku shuffles,
@@ -327,6 +332,7 @@ impl Default for PuzzleConfig {
             train: String::new(),
             test: String::new(),
             train_limit: 0,
+            val_count: 200,
             test_limit: 0,
             augment: true,
             generate_train: 1000,
@@ -360,7 +366,8 @@ impl PuzzleConfig {
         }
     }
 
-    /// The generator of stream `stream` (0 training, 1 test) of the generated data.
+    /// The generator of stream `stream` of the data: 0 training, 1 test, 2 validation (generated
+    /// puzzles), 3 the training CSV's subset and validation rows.
     pub fn generation_rng(&self, stream: u64) -> crate::rng::Rng {
         crate::rng::Rng::new(
             self.generate_seed

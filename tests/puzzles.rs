@@ -300,6 +300,7 @@ fn paper_presets_start_run_and_checkpoint() {
             "train.steps=1".into(),
             "train.batch_size=1".into(),
             "puzzle.test_limit=1".into(),
+            "puzzle.val_count=1".into(),
             "puzzle.eval_steps=1".into(),
         ]);
         let out = run(trm()

@@ -5,7 +5,7 @@ use super::device::{dispatch, Device, OnBackend};
 use crate::config::Config;
 use crate::data::{eval_windows, expand_paths, Split};
 use crate::eval::adaptive::{adaptive_halting, AdaptiveRow};
-use crate::eval::puzzle::{evaluate_puzzles, PuzzleReport};
+use crate::eval::puzzle::{evaluate_puzzles, HeldOut, PuzzleReport};
 use crate::eval::{evaluate_lm, EvalSet, PerplexityReport};
 use crate::run::{load_trained, load_trained_puzzle, resolve_checkpoint};
 use crate::train::loader_configs;
@@ -96,7 +96,7 @@ impl OnBackend for PuzzleJob {
         if steps == 0 {
             bail!("--steps must be at least 1");
         }
-        let report = evaluate_puzzles(&t.model, &t.data, steps, batch, &device)?;
+        let report = evaluate_puzzles(&t.model, &t.data, HeldOut::Test, steps, batch, &device)?;
         let replay = t.data.family.replay(
             &t.data.test,
             &mut |examples, s| t.model.predict(examples, s),

@@ -82,22 +82,40 @@ impl PuzzleReport {
     }
 }
 
-/// Evaluate `model` on the test set with `steps` supervision steps, `batch_size` puzzles at a time.
+/// Which held-out puzzles to evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeldOut {
+    /// Validation: chooses the best checkpoint; scored by exact accuracy (the family's own
+    /// scores, such as ARC voting, are defined over its test set).
+    Val,
+    /// Test: only reported.
+    Test,
+}
+
+/// Evaluate `model` on a split with `steps` supervision steps, `batch_size` puzzles at a time.
 pub fn evaluate_puzzles<B: Backend>(
     model: &PuzzleModel<B>,
     data: &PuzzleData,
+    split: HeldOut,
     steps: usize,
     batch_size: usize,
     device: &B::Device,
 ) -> Result<PuzzleReport> {
-    let n = data.test.len();
+    let examples = match split {
+        HeldOut::Val => &data.val,
+        HeldOut::Test => &data.test,
+    };
+    let n = examples.len();
     let mut tok = vec![0.0; steps];
     let mut exact = vec![0.0; steps];
     let mut halt_right = vec![0.0; steps];
     let mut has_q = false;
     let (mut adaptive_exact, mut adaptive_steps) = (0.0, 0.0);
-    let mut scorer = data.family.scorer();
-    for (chunk_index, chunk) in data.test.chunks(batch_size.max(1)).enumerate() {
+    let mut scorer = match split {
+        HeldOut::Val => None,
+        HeldOut::Test => data.family.scorer(),
+    };
+    for (chunk_index, chunk) in examples.chunks(batch_size.max(1)).enumerate() {
         let batch = PuzzleBatch::<B>::new(chunk, device);
         let valid = batch.labels.clone().not_equal_elem(0).float();
         let outs = model.forward_steps(&batch, steps);

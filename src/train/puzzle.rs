@@ -16,7 +16,7 @@ use super::trainer::{Evaluation, NonFiniteLoss, StepLog, TrainTask};
 use super::weights::{accumulate_share, Weights};
 use crate::config::{Config, PuzzleConfig};
 use crate::data::puzzle::{Example, PuzzleData};
-use crate::eval::puzzle::{evaluate_puzzles, PuzzleReport};
+use crate::eval::puzzle::{evaluate_puzzles, HeldOut, PuzzleReport};
 use crate::rng::Rng;
 use crate::run::RunDir;
 use crate::tasks::host_f64;
@@ -476,20 +476,38 @@ impl<B: AutodiffBackend> TrainTask<B> for PuzzleTask<B> {
     fn evaluate(&mut self) -> Result<Evaluation> {
         let batch = self.learner.config.train.batch_size;
         let ema = &self.learner.weights.ema;
-        let r = evaluate_puzzles(ema, &self.data, self.eval_steps, batch, &self.device)?;
+        let (steps, device) = (self.eval_steps, &self.device);
+        let test = evaluate_puzzles(ema, &self.data, HeldOut::Test, steps, batch, device)?;
+        let val = if self.data.val.is_empty() {
+            None
+        } else {
+            Some(evaluate_puzzles(
+                ema,
+                &self.data,
+                HeldOut::Val,
+                steps,
+                batch,
+                device,
+            )?)
+        };
+        let mut scalars = report_scalars("test", &test);
+        let mut fields = json!({ "test": test });
+        let mut line = format!("test {}", test.summary());
+        if let Some(v) = &val {
+            scalars.extend(report_scalars("val", v));
+            fields["val"] = json!(v);
+            line = format!("val exact {:.2}%; {line}", 100.0 * v.score());
+        }
         Ok(Evaluation {
-            score: r.score(),
-            scalars: report_scalars(&r),
+            // the test set is only reported: without validation puzzles no checkpoint is "best"
+            score: val.as_ref().map(PuzzleReport::score),
+            scalars,
             texts: vec![],
-            fields: json!({ "test": r })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            line: format!("test {}", r.summary()),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            line,
             summary: format!(
-                "test (EMA weights, {} supervision steps): {}",
-                self.eval_steps,
-                r.summary()
+                "test (EMA weights, {steps} supervision steps): {}",
+                test.summary()
             ),
         })
     }
@@ -510,28 +528,28 @@ impl<B: AutodiffBackend> PuzzleTask<B> {
     }
 }
 
-/// TensorBoard scalars of a test report.
-fn report_scalars(r: &PuzzleReport) -> Vec<(String, f64)> {
+/// TensorBoard scalars of a report, under `split/`.
+fn report_scalars(split: &str, r: &PuzzleReport) -> Vec<(String, f64)> {
     let f = r.final_step();
     let mut out = vec![
-        ("val/exact_accuracy".to_string(), f.exact_accuracy),
-        ("val/token_accuracy".into(), f.token_accuracy),
+        (format!("{split}/exact_accuracy"), f.exact_accuracy),
+        (format!("{split}/token_accuracy"), f.token_accuracy),
     ];
     for s in &r.per_step {
         out.push((
-            format!("val/exact_accuracy_step{}", s.step),
+            format!("{split}/exact_accuracy_step{}", s.step),
             s.exact_accuracy,
         ));
     }
     if let Some(h) = f.halt_accuracy {
-        out.push(("val/halt_accuracy".into(), h));
+        out.push((format!("{split}/halt_accuracy"), h));
     }
     if let (Some(a), Some(s)) = (r.adaptive_exact_accuracy, r.adaptive_mean_steps) {
-        out.push(("val/adaptive_exact_accuracy".into(), a));
-        out.push(("val/adaptive_supervision_steps".into(), s));
+        out.push((format!("{split}/adaptive_exact_accuracy"), a));
+        out.push((format!("{split}/adaptive_supervision_steps"), s));
     }
     for (name, value) in &r.family {
-        out.push((format!("val/{name}"), *value));
+        out.push((format!("{split}/{name}"), *value));
     }
     out
 }

@@ -398,7 +398,7 @@ impl<B: AutodiffBackend> TrainTask<B> for TextTask<B> {
             "val_bits_per_byte": val.final_bits_per_byte(),
         });
         Ok(Evaluation {
-            score: -val.final_nll(),
+            score: Some(-val.final_nll()),
             scalars,
             texts: vec![("samples/generation".into(), format!("```\n{sample}\n```"))],
             fields: fields.as_object().cloned().unwrap_or_default(),

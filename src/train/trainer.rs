@@ -72,8 +72,9 @@ pub struct StepLog {
 /// What one evaluation found.
 #[derive(Debug, Default, Clone)]
 pub struct Evaluation {
-    /// Higher is better: the `best` checkpoint has the highest.
-    pub score: f64,
+    /// Higher is better: the `best` checkpoint has the highest. None: this evaluation chooses
+    /// no checkpoint (a puzzle run without validation puzzles).
+    pub score: Option<f64>,
     /// TensorBoard scalars, full tags.
     pub scalars: Vec<(String, f64)>,
     /// TensorBoard text, full tags.
@@ -154,7 +155,8 @@ pub struct RunSummary {
     pub parameters: usize,
     /// The last evaluation (EMA weights).
     pub last: Evaluation,
-    pub best_score: f64,
+    /// None when no evaluation chose a checkpoint.
+    pub best_score: Option<f64>,
     /// Training tokens per second of this invocation, evaluation included.
     pub tokens_per_sec: f64,
 }
@@ -289,9 +291,11 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
             for (tag, text) in &e.texts {
                 tb.text(tag, text, step)?;
             }
-            is_best = state.best_score.is_none_or(|b| e.score > b);
+            is_best = e
+                .score
+                .is_some_and(|s| state.best_score.is_none_or(|b| s > b));
             if is_best {
-                state.best_score = Some(e.score);
+                state.best_score = e.score;
             }
             progress.println(format!("step {step}: {}", e.line));
             evaluation = Some(e);
@@ -339,7 +343,7 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
         run_dir: run.root,
         steps: state.step,
         parameters,
-        best_score: state.best_score.unwrap_or(last.score),
+        best_score: state.best_score.or(last.score),
         last,
         tokens_per_sec,
     })

@@ -6,6 +6,8 @@ use super::{arc, chess, hanoi, maze, sudoku, Example};
 use crate::config::PuzzleConfig;
 use crate::rng::Rng;
 use anyhow::{bail, Result};
+use std::collections::HashSet;
+use std::hash::Hash;
 
 /// Every puzzle family, by its `puzzle.task` name. Adding a family: one module that builds a
 /// [`PuzzleData`] and one line here.
@@ -53,11 +55,17 @@ pub trait TestScorer {
     fn finish(self: Box<Self>) -> Result<Vec<(String, f64)>>;
 }
 
-/// A puzzle run's data: the family that draws training puzzles, and the fixed test set.
+/// A puzzle run's data: the family that draws training puzzles, the validation puzzles that
+/// choose the best checkpoint, and the test set, which is only reported.
 pub struct PuzzleData {
     /// The `puzzle.task` name.
     pub name: &'static str,
+    /// Held out from the training distribution (empty: no `best` checkpoint is chosen).
+    pub val: Vec<Example>,
     pub test: Vec<Example>,
+    /// Generated puzzles dropped from the test or validation split because a training draw
+    /// could show them (their augmentation invariant matches a training puzzle's).
+    pub dropped: usize,
     pub vocab_size: usize,
     /// Tokens per puzzle (the grid, without the puzzle-id prefix).
     pub seq_len: usize,
@@ -84,9 +92,14 @@ impl PuzzleData {
         if data.train_count == 0 {
             bail!("no training puzzles");
         }
-        if data.test.iter().any(|e| e.inputs.len() != data.seq_len) {
+        if data
+            .test
+            .iter()
+            .chain(&data.val)
+            .any(|e| e.inputs.len() != data.seq_len)
+        {
             bail!(
-                "every {} test puzzle must have {} tokens",
+                "every {} test and validation puzzle must have {} tokens",
                 data.name,
                 data.seq_len
             );
@@ -101,7 +114,7 @@ impl PuzzleData {
 
     pub fn describe(&self) -> String {
         format!(
-            "{}: {} training puzzles{}, {} test puzzles, {} tokens each, vocabulary {}, {} puzzle ids",
+            "{}: {} training puzzles{}, {} validation, {} test puzzles{}, {} tokens each, vocabulary {}, {} puzzle ids",
             self.name,
             self.train_count,
             if self.augmented {
@@ -109,12 +122,71 @@ impl PuzzleData {
             } else {
                 ""
             },
+            self.val.len(),
             self.test.len(),
+            if self.dropped > 0 {
+                format!(" ({} generated ones redrawn: a training draw could show them)", self.dropped)
+            } else {
+                String::new()
+            },
             self.seq_len,
             self.vocab_size,
             self.num_puzzle_ids
         )
     }
+}
+
+/// A held-out split of generated puzzles: `count` puzzles from `next` whose key (an invariant of
+/// the family's training augmentations) is not in `taken`, which then records theirs too. Every
+/// puzzle a training draw can show has its key in `taken`, so none of the split can be one, nor
+/// repeat a puzzle of an earlier split. Returns the split and how many puzzles were redrawn.
+pub fn disjoint<T, K: Eq + Hash>(
+    count: usize,
+    taken: &mut HashSet<K>,
+    key: impl Fn(&T) -> K,
+    mut next: impl FnMut() -> T,
+    what: &str,
+) -> Result<(Vec<T>, usize)> {
+    let budget = 10 * count + 100;
+    let mut out = Vec::with_capacity(count);
+    let mut dropped = 0;
+    while out.len() < count {
+        if out.len() + dropped >= budget {
+            bail!("could not generate {count} {what} puzzles that training cannot show ({dropped} of {budget} tries collided): generate fewer or more varied puzzles");
+        }
+        let item = next();
+        if taken.insert(key(&item)) {
+            out.push(item);
+        } else {
+            dropped += 1;
+        }
+    }
+    Ok((out, dropped))
+}
+
+/// The rows of an official training CSV as (training, validation): validation takes `val_count`
+/// random rows and training `train_limit` random rows of the rest (all of it when 0), drawn
+/// with `rng`; the file order is kept when neither is asked for.
+pub fn split_rows<T>(
+    mut rows: Vec<T>,
+    train_limit: usize,
+    val_count: usize,
+    rng: &mut Rng,
+) -> Result<(Vec<T>, Vec<T>)> {
+    if val_count >= rows.len() && val_count > 0 {
+        bail!(
+            "puzzle.val_count = {val_count} leaves none of the {} training rows to train on",
+            rows.len()
+        );
+    }
+    if train_limit == 0 && val_count == 0 {
+        return Ok((rows, Vec::new()));
+    }
+    rng.shuffle(&mut rows);
+    let train = rows.split_off(val_count);
+    let mut train = train;
+    train.truncate(limit(train.len(), train_limit));
+    Ok((train, rows))
 }
 
 /// `n` capped at `limit` (0 = no cap): the `*_limit` settings.

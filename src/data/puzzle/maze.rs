@@ -9,10 +9,11 @@ use std::collections::VecDeque;
 use anyhow::{bail, Context, Result};
 
 use super::csv::read_csv;
-use super::family::{limit, PuzzleData, PuzzleFamily};
+use super::family::{disjoint, limit, split_rows, PuzzleData, PuzzleFamily};
 use super::{dihedral, Example};
 use crate::config::PuzzleConfig;
 use crate::rng::Rng;
+use std::collections::HashSet;
 use std::path::Path;
 
 /// The characters of a maze, in token order (token = index + 1).
@@ -320,6 +321,15 @@ pub fn augment(ex: &Example, side: usize, k: u8) -> Example {
     }
 }
 
+/// The canonical form of a maze under the 8 symmetries of the square (the least of its 8
+/// transforms): equal exactly for the mazes a training draw can turn into one another.
+pub fn canonical(inputs: &[u8], side: usize) -> Vec<u8> {
+    (0..8)
+        .map(|k| dihedral(inputs, side, k))
+        .min()
+        .expect("8 transforms")
+}
+
 /// The maze family: square mazes from an official CSV or generated; each draw may get one of
 /// the 8 symmetries of the square.
 struct Family {
@@ -340,26 +350,71 @@ impl PuzzleFamily for Family {
 }
 
 /// `puzzle.train` / `puzzle.test` as official CSVs, or generated mazes where they are empty.
+/// Generated test and validation mazes are disjoint from training up to the 8 symmetries (see
+/// [`canonical`]); from a training CSV, validation takes held-out rows.
 pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
     if cfg.train.is_empty() || cfg.test.is_empty() {
         check_size(cfg.maze_side, cfg.maze_min_path)
             .context("puzzle.maze_side / puzzle.maze_min_path")?;
     }
-    let mut train = examples(cfg, &cfg.train, cfg.generate_train, 0)?;
-    train.truncate(limit(train.len(), cfg.train_limit));
-    let mut test = examples(cfg, &cfg.test, cfg.generate_test, 1)?;
-    test.truncate(limit(test.len(), cfg.test_limit));
+    let generator = |stream: u64| {
+        let mut rng = cfg.generation_rng(stream);
+        move || {
+            let (q, a) = generate(&mut rng, cfg.maze_side, cfg.maze_min_path);
+            to_example(&q, &a).expect("a generated maze is valid")
+        }
+    };
+    let (train, csv_val) = if cfg.train.is_empty() {
+        let mut next = generator(0);
+        let count = limit(cfg.generate_train, cfg.train_limit);
+        ((0..count).map(|_| next()).collect::<Vec<Example>>(), None)
+    } else {
+        let rows = read_examples(&cfg.train)?;
+        let (train, val) = split_rows(
+            rows,
+            cfg.train_limit,
+            cfg.val_count,
+            &mut cfg.generation_rng(3),
+        )?;
+        (train, Some(val))
+    };
     let len = train[0].inputs.len();
     let side = (len as f64).sqrt().round() as usize;
     if side * side != len {
         bail!("maze grids must be square; got {len} cells");
     }
-    if test.iter().chain(&train).any(|e| e.inputs.len() != len) {
+    let key = |e: &Example| canonical(&e.inputs, side);
+    let mut taken: HashSet<Vec<u8>> = train.iter().map(key).collect();
+    let mut dropped = 0;
+    let mut test = if cfg.test.is_empty() {
+        let (test, d) = disjoint(cfg.generate_test, &mut taken, key, generator(1), "test")?;
+        dropped += d;
+        test
+    } else {
+        read_examples(&cfg.test)?
+    };
+    test.truncate(limit(test.len(), cfg.test_limit));
+    let val = match csv_val {
+        Some(val) => val,
+        None => {
+            let (val, d) = disjoint(cfg.val_count, &mut taken, key, generator(2), "validation")?;
+            dropped += d;
+            val
+        }
+    };
+    if test
+        .iter()
+        .chain(&val)
+        .chain(&train)
+        .any(|e| e.inputs.len() != len)
+    {
         bail!("all mazes of a run must have the same size ({side}x{side})");
     }
     Ok(PuzzleData {
         name: "maze",
+        val,
         test,
+        dropped,
         vocab_size: VOCAB,
         seq_len: len,
         num_puzzle_ids: 1,
@@ -373,17 +428,8 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
     })
 }
 
-/// Mazes from an official CSV, or `count` generated ones (stream 0: training, 1: test).
-fn examples(cfg: &PuzzleConfig, path: &str, count: usize, stream: u64) -> Result<Vec<Example>> {
-    if path.is_empty() {
-        let mut rng = cfg.generation_rng(stream);
-        return (0..count)
-            .map(|_| {
-                let (q, a) = generate(&mut rng, cfg.maze_side, cfg.maze_min_path);
-                to_example(&q, &a)
-            })
-            .collect();
-    }
+/// The mazes of an official CSV.
+fn read_examples(path: &str) -> Result<Vec<Example>> {
     let rows = read_csv(Path::new(path))?;
     if rows.is_empty() {
         bail!("{path}: no mazes");

@@ -8,10 +8,11 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::csv::read_csv;
-use super::family::{limit, PuzzleData, PuzzleFamily};
+use super::family::{disjoint, limit, split_rows, PuzzleData, PuzzleFamily};
 use super::Example;
 use crate::config::PuzzleConfig;
 use crate::rng::Rng;
+use std::collections::HashSet;
 
 /// Number of cells in a grid.
 pub const CELLS: usize = 81;
@@ -596,6 +597,134 @@ pub fn shuffle(puzzle: &[u8; 81], solution: &[u8; 81], rng: &mut Rng) -> ([u8; 8
     (apply(puzzle), apply(solution))
 }
 
+/// An invariant of [`shuffle`]'s group (digit relabelling, band/row and stack/column orders,
+/// transpose): every puzzle a shuffle can turn `puzzle` into has the same signature. Two puzzles
+/// with different signatures can never be drawn as one another, which is what keeps generated
+/// test and validation puzzles out of training. (Equal signatures need not mean equivalent
+/// puzzles: the splits drop such a puzzle to be safe; a canonical form would cost a search over
+/// 3.4 million transforms per puzzle.)
+pub fn signature(puzzle: &[u8; 81]) -> Vec<u8> {
+    let given = |r: usize, c: usize| puzzle[r * 9 + c] != 0;
+    // givens per box, canonical over band and stack orders and the transpose
+    let boxes: [[u8; 3]; 3] = std::array::from_fn(|b| {
+        std::array::from_fn(|s| {
+            (0..9)
+                .filter(|&i| given(b * 3 + i / 3, s * 3 + i % 3))
+                .count() as u8
+        })
+    });
+    const ORDERS: [[usize; 3]; 6] = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    let mut box_form = vec![u8::MAX; 9];
+    for transpose in [false, true] {
+        for rows in ORDERS {
+            for cols in ORDERS {
+                let form: Vec<u8> = (0..9)
+                    .map(|i| {
+                        let (r, c) = (rows[i / 3], cols[i % 3]);
+                        if transpose {
+                            boxes[c][r]
+                        } else {
+                            boxes[r][c]
+                        }
+                    })
+                    .collect();
+                box_form = box_form.min(form);
+            }
+        }
+    }
+    // givens per line, as sorted triples per band (stack), the bands sorted; rows and columns
+    // swap under the transpose, so the two sides are sorted as a pair
+    let side = |line: &dyn Fn(usize) -> u8| -> Vec<u8> {
+        let mut bands: Vec<[u8; 3]> = (0..3)
+            .map(|b| {
+                let mut t = [line(b * 3), line(b * 3 + 1), line(b * 3 + 2)];
+                t.sort();
+                t
+            })
+            .collect();
+        bands.sort();
+        bands.concat()
+    };
+    let rows = side(&|r| (0..9).filter(|&c| given(r, c)).count() as u8);
+    let cols = side(&|c| (0..9).filter(|&r| given(r, c)).count() as u8);
+    let (a, b) = if rows <= cols {
+        (rows, cols)
+    } else {
+        (cols, rows)
+    };
+    // how the digits of neighbouring boxes line up: per band, for each pair of its boxes and each
+    // pair of its rows, how many given digits row i of the one box shares with row j of the
+    // other, canonical over the band's row and box orders; bands sorted (stacks and columns
+    // likewise)
+    let digit_set = |r: usize, c0: usize, cols: bool| -> u16 {
+        (0..3)
+            .map(|i| {
+                if cols {
+                    puzzle[(c0 + i) * 9 + r]
+                } else {
+                    puzzle[r * 9 + c0 + i]
+                }
+            })
+            .filter(|&d| d != 0)
+            .fold(0u16, |set, d| set | 1 << d)
+    };
+    let lineup = |cols: bool| -> Vec<u8> {
+        let mut bands: Vec<Vec<u8>> = (0..3)
+            .map(|b| {
+                let shared = |x: usize, y: usize, i: usize, j: usize| {
+                    let (ri, rj) = (b * 3 + i, b * 3 + j);
+                    (digit_set(ri, x * 3, cols) & digit_set(rj, y * 3, cols)).count_ones() as u8
+                };
+                let mut best = vec![u8::MAX; 27];
+                for boxes in ORDERS {
+                    for lines in ORDERS {
+                        let form: Vec<u8> = [(0, 1), (0, 2), (1, 2)]
+                            .iter()
+                            .flat_map(|&(x, y)| {
+                                lines.into_iter().flat_map(move |i| {
+                                    lines.map(|j| shared(boxes[x], boxes[y], i, j))
+                                })
+                            })
+                            .collect();
+                        best = best.min(form);
+                    }
+                }
+                best
+            })
+            .collect();
+        bands.sort();
+        bands.concat()
+    };
+    let (row_lineup, col_lineup) = (lineup(false), lineup(true));
+    let (c, d) = if row_lineup <= col_lineup {
+        (row_lineup, col_lineup)
+    } else {
+        (col_lineup, row_lineup)
+    };
+    // per digit: its count, and the bands and stacks it occupies (unordered), digits sorted
+    let mut digits: Vec<[u8; 3]> = (1..=9u8)
+        .map(|d| {
+            let cells: Vec<usize> = (0..81).filter(|&i| puzzle[i] == d).collect();
+            let bands = (0..3)
+                .filter(|&b| cells.iter().any(|i| i / 27 == b))
+                .count() as u8;
+            let stacks = (0..3)
+                .filter(|&s| cells.iter().any(|i| i % 9 / 3 == s))
+                .count() as u8;
+            [cells.len() as u8, bands.min(stacks), bands.max(stacks)]
+        })
+        .collect();
+    digits.sort();
+    [box_form, a, b, c, d, digits.concat()].concat()
+}
+
 /// The token of a cell: blank 1, digit d -> d + 1.
 fn token(cell: u8) -> u8 {
     cell + 1
@@ -646,14 +775,57 @@ impl PuzzleFamily for Family {
 }
 
 /// `puzzle.train` / `puzzle.test` as official CSVs, or generated puzzles where they are empty.
+/// Generated test and validation puzzles are disjoint from training up to the augmentations
+/// (see [`signature`]); from a training CSV, validation takes held-out rows.
 pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
-    let mut train = pairs(cfg, &cfg.train, cfg.generate_train, 0)?;
-    train.truncate(limit(train.len(), cfg.train_limit));
-    let mut test = pairs(cfg, &cfg.test, cfg.generate_test, 1)?;
+    type Pair = ([u8; 81], [u8; 81]);
+    let key = |(p, _): &Pair| signature(p);
+    let generator = |stream: u64| {
+        let mut rng = cfg.generation_rng(stream);
+        let blanks = (cfg.max_blanks > 0).then_some(cfg.max_blanks);
+        move || {
+            let (p, s, _) = generate(&mut rng, cfg.min_rating, blanks);
+            (p, s)
+        }
+    };
+    let (train, csv_val) = if cfg.train.is_empty() {
+        let mut next = generator(0);
+        let count = limit(cfg.generate_train, cfg.train_limit);
+        ((0..count).map(|_| next()).collect::<Vec<Pair>>(), None)
+    } else {
+        let rows = read_pairs(&cfg.train)?;
+        let (train, val) = split_rows(
+            rows,
+            cfg.train_limit,
+            cfg.val_count,
+            &mut cfg.generation_rng(3),
+        )?;
+        (train, Some(val))
+    };
+    let mut taken: HashSet<Vec<u8>> = train.iter().map(key).collect();
+    let mut dropped = 0;
+    let mut test = if cfg.test.is_empty() {
+        let (test, d) = disjoint(cfg.generate_test, &mut taken, key, generator(1), "test")?;
+        dropped += d;
+        test
+    } else {
+        read_pairs(&cfg.test)?
+    };
     test.truncate(limit(test.len(), cfg.test_limit));
+    let val = match csv_val {
+        Some(val) => val,
+        None => {
+            let (val, d) = disjoint(cfg.val_count, &mut taken, key, generator(2), "validation")?;
+            dropped += d;
+            val
+        }
+    };
+    let examples = |pairs: &[Pair]| pairs.iter().map(|(p, s)| to_example(p, s)).collect();
     Ok(PuzzleData {
         name: "sudoku",
-        test: test.iter().map(|(p, s)| to_example(p, s)).collect(),
+        val: examples(&val),
+        test: examples(&test),
+        dropped,
         vocab_size: VOCAB,
         seq_len: CELLS,
         num_puzzle_ids: 1,
@@ -666,24 +838,8 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
     })
 }
 
-/// (puzzle, solution) pairs from an official CSV, or `count` generated ones (stream 0: training,
-/// 1: test).
-fn pairs(
-    cfg: &PuzzleConfig,
-    path: &str,
-    count: usize,
-    stream: u64,
-) -> Result<Vec<([u8; 81], [u8; 81])>> {
-    if path.is_empty() {
-        let mut rng = cfg.generation_rng(stream);
-        let blanks = (cfg.max_blanks > 0).then_some(cfg.max_blanks);
-        return Ok((0..count)
-            .map(|_| {
-                let (p, s, _) = generate(&mut rng, cfg.min_rating, blanks);
-                (p, s)
-            })
-            .collect());
-    }
+/// (puzzle, solution) pairs of an official CSV.
+fn read_pairs(path: &str) -> Result<Vec<([u8; 81], [u8; 81])>> {
     let rows = read_csv(Path::new(path))?;
     rows.iter()
         .enumerate()

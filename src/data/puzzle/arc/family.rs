@@ -27,6 +27,8 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
         .collect();
     Ok(PuzzleData {
         name: "arc",
+        val: Vec::new(),
+        dropped: 0,
         test: items.iter().map(|t| t.example.clone()).collect(),
         vocab_size: VOCAB,
         seq_len: super::SEQ_LEN,

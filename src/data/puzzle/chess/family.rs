@@ -32,6 +32,8 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
     let (boards, test): (Vec<_>, Vec<_>) = examples(&rows, &cfg.test)?.into_iter().unzip();
     Ok(PuzzleData {
         name: "chess",
+        val: Vec::new(),
+        dropped: 0,
         test,
         vocab_size: VOCAB,
         seq_len: super::SEQ_LEN,
