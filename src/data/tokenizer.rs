@@ -50,6 +50,8 @@ struct HfTokenizer {
     eot: u32,
     vocab_size: usize,
     fingerprint: String,
+    /// UTF-8 bytes of the text each id stands for, indexed by id (see `token_byte_lengths`).
+    token_bytes: Vec<u32>,
 }
 
 impl TextTokenizer {
@@ -132,6 +134,7 @@ impl TextTokenizer {
             .to_string(false)
             .map_err(|e| anyhow!("{source}: cannot serialise tokenizer: {e}"))?;
         let fingerprint = hex_fingerprint(&canonical);
+        let token_bytes = token_byte_lengths(&tokenizer, vocab_size, eot);
         let hf = HfTokenizer {
             tokenizer,
             json,
@@ -139,6 +142,7 @@ impl TextTokenizer {
             eot,
             vocab_size,
             fingerprint,
+            token_bytes,
         };
         Ok(Self {
             inner: Inner::Hf(Arc::new(hf)),
@@ -195,6 +199,16 @@ impl TextTokenizer {
         }
     }
 
+    /// UTF-8 bytes of the text token `id` stands for, so that the tokens of a text add up to its
+    /// length even where a token holds part of a character; 0 for end-of-text and other special
+    /// tokens, which are not text, and for ids outside the vocabulary.
+    pub fn token_bytes(&self, id: u32) -> usize {
+        match &self.inner {
+            Inner::Bytes => usize::from(id < BYTES_EOT),
+            Inner::Hf(hf) => hf.token_bytes.get(id as usize).map_or(0, |&n| n as usize),
+        }
+    }
+
     pub fn eot_id(&self) -> u32 {
         match &self.inner {
             Inner::Bytes => BYTES_EOT,
@@ -241,6 +255,37 @@ fn is_bytes_marker(json: &str, path: &Path) -> Result<bool> {
         Some(kind) if kind == "bytes" => Ok(true),
         Some(kind) => bail!("{}: unknown {BYTES_MARKER_KEY} kind {kind}", path.display()),
     }
+}
+
+/// `TextTokenizer::token_bytes` of every id below `vocab_size`. Byte-level BPE (GPT-2 style:
+/// a ByteLevel decoder) maps each byte to one character of a 256-character alphabet, so a
+/// token's bytes are its characters, counted as that decoder counts them (a token with a
+/// character outside the alphabet stands for its own UTF-8 text). Decoding the token alone
+/// instead would turn part of a character into U+FFFD (3 bytes). Other decoders: the UTF-8
+/// length of the token decoded alone (exact where the decoder maps token by token).
+fn token_byte_lengths(tokenizer: &Tokenizer, vocab_size: usize, eot: u32) -> Vec<u32> {
+    use tokenizers::DecoderWrapper;
+    let added = tokenizer.get_added_tokens_decoder();
+    let byte_level = matches!(tokenizer.get_decoder(), Some(DecoderWrapper::ByteLevel(_)));
+    let alphabet = ByteLevel::alphabet();
+    let bytes_of = |id: u32| match (added.get(&id), tokenizer.id_to_token(id)) {
+        _ if id == eot => 0,
+        (Some(token), _) if token.special => 0,
+        // added tokens are matched in the raw text, before the byte-level mapping
+        (Some(token), _) => token.content.len(),
+        (None, None) => 0,
+        (None, Some(token)) if byte_level => {
+            if token.chars().all(|c| alphabet.contains(&c)) {
+                token.chars().count()
+            } else {
+                token.len()
+            }
+        }
+        (None, Some(_)) => tokenizer.decode(&[id], false).map_or(0, |text| text.len()),
+    };
+    (0..vocab_size as u32)
+        .map(|id| bytes_of(id) as u32)
+        .collect()
 }
 
 fn model_kind(tokenizer: &Tokenizer) -> &'static str {

@@ -1,5 +1,5 @@
-//! Perplexity = exp(total NLL / total predicted tokens) and bits per byte = total NLL / ln 2 /
-//! total bytes of the predicted text, reported after every supervision step.
+//! Perplexity = exp(total NLL / total scored tokens) and bits per byte = total NLL / ln 2 /
+//! UTF-8 bytes of exactly those tokens, reported after every supervision step.
 
 use crate::data::TextTokenizer;
 use crate::nn::loss::token_nll;
@@ -7,24 +7,27 @@ use crate::rng::Rng;
 use crate::tasks::text::{masked_batch, TextLm};
 use burn::prelude::*;
 
-/// Held-out windows of seq_len+1 tokens and the UTF-8 size of the text they predict.
+/// Held-out windows of seq_len+1 tokens and the UTF-8 size of the tokens each head scores.
 pub struct EvalSet {
     pub windows: Vec<Vec<u32>>,
-    /// Bytes of the target text (end-of-text tokens count zero bytes).
-    pub bytes: usize,
+    /// Bytes of the causal head's targets, w[1..] of every window.
+    pub causal_bytes: usize,
+    /// Bytes of the tokens the masked head's ELBO scores, w[..L] of every window.
+    pub masked_bytes: usize,
 }
 
 impl EvalSet {
+    /// Counts each token's own bytes (`TextTokenizer::token_bytes`), not the decoded text of a
+    /// window, whose edges may cut a character; end-of-text tokens count zero bytes.
     pub fn new(windows: Vec<Vec<u32>>, tokenizer: &TextTokenizer) -> Self {
-        let eot = tokenizer.eot_id();
-        let bytes = windows
-            .iter()
-            .map(|w| {
-                let text: Vec<u32> = w[1..].iter().copied().filter(|&t| t != eot).collect();
-                tokenizer.decode(&text).len()
-            })
-            .sum();
-        Self { windows, bytes }
+        let bytes = |ids: &[u32]| -> usize { ids.iter().map(|&t| tokenizer.token_bytes(t)).sum() };
+        let causal_bytes = windows.iter().map(|w| bytes(&w[1..])).sum();
+        let masked_bytes = windows.iter().map(|w| bytes(&w[..w.len() - 1])).sum();
+        Self {
+            windows,
+            causal_bytes,
+            masked_bytes,
+        }
     }
 
     pub fn tokens(&self) -> usize {
@@ -37,6 +40,7 @@ pub struct PerplexityReport {
     /// Mean NLL (nats per token) after supervision step s = 1, 2, ...
     pub nll_per_step: Vec<f64>,
     pub tokens: usize,
+    /// UTF-8 bytes of exactly the `tokens` scored, the denominator of bits per byte.
     pub bytes: usize,
     /// The masked head's numbers are an upper bound on perplexity (ELBO), not the exact value.
     pub elbo_bound: bool,
@@ -124,7 +128,10 @@ pub fn evaluate_lm<B: Backend>(
     PerplexityReport {
         nll_per_step: sums.iter().map(|s| s / tokens as f64).collect(),
         tokens,
-        bytes: set.bytes,
+        bytes: match model.mask_token() {
+            None => set.causal_bytes,
+            Some(_) => set.masked_bytes,
+        },
         elbo_bound: model.mask_token().is_some(),
     }
 }
@@ -149,12 +156,17 @@ mod tests {
     }
 
     #[test]
-    fn eval_set_counts_text_bytes_not_end_of_text() {
+    fn eval_set_counts_each_scored_tokens_own_bytes() {
         let tok = TextTokenizer::bytes();
-        // targets: "b", eot, "é" (2 bytes) -> 3 bytes
+        // causal targets: "b", eot, "é" (2 bytes) -> 3 bytes; masked: "a", "b", eot, 0xC3 -> 3
         let w = vec![97, 98, 256, 0xC3, 0xA9];
         let set = EvalSet::new(vec![w], &tok);
-        assert_eq!(set.bytes, 3);
+        assert_eq!((set.causal_bytes, set.masked_bytes), (3, 3));
         assert_eq!(set.tokens(), 4);
+        // "日" (3 bytes) then eot: the causal targets hold its last 2 bytes (decoding them
+        // would give two U+FFFD, 6 bytes), the masked head scores all 3
+        let w = [0xE6, 0x97, 0xA5, 256].to_vec();
+        let set = EvalSet::new(vec![w], &tok);
+        assert_eq!((set.causal_bytes, set.masked_bytes), (2, "日".len()));
     }
 }
