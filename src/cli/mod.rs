@@ -6,8 +6,10 @@ mod compare;
 mod device;
 mod eval;
 mod hanoi;
+mod import;
 mod puzzle_data;
 mod sample;
+mod solve;
 mod train;
 
 use anyhow::Result;
@@ -43,6 +45,10 @@ pub enum Command {
     Chess(chess::ChessArgs),
     /// Solve Towers of Hanoi with a language model trained on `trm data hanoi` text.
     Hanoi(hanoi::HanoiArgs),
+    /// Turn an official TRM checkpoint (PyTorch state dict + all_config.yaml) into a run folder.
+    Import(import::ImportArgs),
+    /// Answer the puzzles of an official-format CSV with a puzzle run or an imported model.
+    Solve(solve::SolveArgs),
     /// Tokenizer tools.
     #[command(subcommand)]
     Tokenizer(TokenizerCommand),
@@ -103,6 +109,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare::run(args),
         Command::Chess(args) => chess::run(args),
         Command::Hanoi(args) => hanoi::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Solve(args) => solve::run(args),
         Command::Tokenizer(TokenizerCommand::Train {
             data,
             vocab_size,

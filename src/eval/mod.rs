@@ -8,5 +8,6 @@ pub mod cost;
 pub mod hanoi;
 pub mod perplexity;
 pub mod puzzle;
+pub mod solve;
 
 pub use perplexity::{evaluate_lm, EvalSet, PerplexityReport};

@@ -120,6 +120,40 @@ impl Checkpoints {
         Ok(dir)
     }
 
+    /// Write weights that were not trained here (an import) as checkpoint `step`: the same
+    /// weights as model and EMA, no optimizer, `state` describing where they came from; point
+    /// `latest` at it.
+    pub fn save_weights<B: Backend, M: Module<B>, S: Serialize>(
+        &self,
+        step: u64,
+        model: &M,
+        state: &S,
+    ) -> Result<PathBuf> {
+        fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        let dir = self.step_dir(step);
+        let tmp = self
+            .root
+            .join(format!(".tmp-step-{step:06}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp)?;
+        for name in ["model", "ema"] {
+            Rec::new()
+                .record(model.clone().into_record(), tmp.join(name))
+                .with_context(|| format!("cannot write {name}.mpk in {}", tmp.display()))?;
+        }
+        write_synced(
+            &tmp.join("state.json"),
+            serde_json::to_string_pretty(state)?.as_bytes(),
+        )?;
+        let _ = fs::remove_dir_all(&dir);
+        fs::rename(&tmp, &dir)
+            .with_context(|| format!("cannot move checkpoint into {}", dir.display()))?;
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        self.point(Which::Latest, &name)?;
+        Ok(dir)
+    }
+
     fn point(&self, which: Which, name: &str) -> Result<()> {
         write_atomic(&self.root.join(which.file()), name.as_bytes())
     }

@@ -2,12 +2,14 @@
 //! checkpoints; and loading a trained model back from it for sampling and evaluation.
 
 pub mod checkpoint;
+mod import;
 mod trained;
 
 pub use checkpoint::{Checkpoints, Which};
+pub use import::{import_official, Imported};
 pub use trained::{
-    ensure_same_tokenizer, load_trained, load_trained_puzzle, resolve_checkpoint, Trained,
-    TrainedPuzzle,
+    ensure_same_tokenizer, load_puzzle_solver, load_trained, load_trained_puzzle,
+    resolve_checkpoint, Trained, TrainedPuzzle,
 };
 
 use crate::config::Config;
@@ -69,6 +71,14 @@ impl RunDir {
         if !self.config().exists() {
             bail!(
                 "--resume {}: no config.toml there, so it is not a run folder",
+                self.root.display()
+            );
+        }
+        let latest = self.checkpoints().resolve(Which::Latest)?;
+        let state = latest.and_then(|dir| checkpoint::load_state::<serde_json::Value>(&dir).ok());
+        if state.is_some_and(|s| s.get("imported").is_some()) {
+            bail!(
+                "--resume {}: it holds imported weights without a training state (no optimizer, step or data position), so there is no run to resume",
                 self.root.display()
             );
         }

@@ -115,6 +115,28 @@ pub fn load_trained_puzzle<B: Backend>(
     })
 }
 
+/// A trained or imported puzzle model (EMA weights) for answering puzzles of a CSV: its data
+/// is neither read nor generated, only its shapes are taken (Sudoku and Maze).
+pub fn load_puzzle_solver<B: Backend>(path: &Path, device: &B::Device) -> Result<TrainedPuzzle<B>> {
+    let (run, checkpoint) = resolve_checkpoint(path)?;
+    let config = Config::load(&run.config(), &[])?;
+    if !config.is_puzzle() {
+        bail!(
+            "{} is a language-model run, not a puzzle run",
+            path.display()
+        );
+    }
+    let data = PuzzleData::shapes(&config.puzzle)?;
+    let model = PuzzleModel::for_data(&config, &data, device);
+    let model = checkpoint::load_module(model, &checkpoint, "ema", device)?;
+    Ok(TrainedPuzzle {
+        config,
+        data,
+        model,
+        checkpoint,
+    })
+}
+
 pub fn ensure_same_tokenizer(
     tok: &TextTokenizer,
     expected_fingerprint: &str,

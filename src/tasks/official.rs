@@ -434,3 +434,74 @@ pub fn load_official<B: Backend>(
     }
     Ok(model)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout PyYAML's `yaml.dump` gives the official `all_config.yaml` (keys sorted, nested
+    /// tables indented by two spaces, lists as `- item`).
+    const ALL_CONFIG: &str = "arch:
+  H_cycles: 3
+  H_layers: 0
+  L_cycles: 6
+  L_layers: 2
+  expansion: 4
+  forward_dtype: bfloat16
+  halt_exploration_prob: 0.1
+  halt_max_steps: 16
+  hidden_size: 512
+  loss:
+    loss_type: stablemax_cross_entropy
+    name: losses@ACTLossHead
+  mlp_t: false
+  name: recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1
+  num_heads: 8
+  pos_encodings: rope
+  puzzle_emb_len: 16
+  puzzle_emb_ndim: 512
+beta1: 0.9
+data_paths:
+- data/sudoku-extreme-1k-aug-1000
+epochs: 50000
+lr: 0.0001
+run_name: 'pretrain_att_sudoku'
+";
+
+    #[test]
+    fn reads_the_arch_table_of_an_official_all_config_yaml() {
+        let path = std::env::temp_dir().join(format!("trm-all-config-{}.yaml", std::process::id()));
+        std::fs::write(&path, ALL_CONFIG).unwrap();
+        let arch = read_arch_yaml(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        assert_eq!(arch["H_cycles"], "3");
+        assert_eq!(arch["L_cycles"], "6");
+        assert_eq!(arch["loss.loss_type"], "stablemax_cross_entropy");
+        assert_eq!(arch["loss.name"], "losses@ACTLossHead");
+        assert_eq!(arch["mlp_t"], "false");
+        assert_eq!(arch["pos_encodings"], "rope");
+        // keys outside `arch` (data, optimizer, logging) are not model settings
+        assert!(!arch.contains_key("lr") && !arch.contains_key("epochs"));
+        assert_eq!(arch.len(), 17);
+    }
+
+    #[test]
+    fn official_names_find_their_place_and_layout() {
+        assert_eq!(strip_prefixes("_orig_mod.model.inner.H_init"), "H_init");
+        assert_eq!(strip_prefixes("inner.L_init"), "L_init");
+        let (path, _) = our_name("L_level.layers.3.mlp_t.down_proj.weight").unwrap();
+        assert_eq!(path, "core.Trm.net.blocks.3.mix.MlpT.mix.down.weight");
+        assert!(our_name("H_level.layers.0.mlp.down_proj.weight").is_none());
+        // [out, in] -> [in, out]; the halting head keeps its first output
+        let t = TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+        let tr = relayout(&t, Layout::Transpose);
+        assert_eq!(tr.shape.to_vec(), vec![3, 2]);
+        assert_eq!(
+            tr.to_vec::<f32>().unwrap(),
+            vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+        );
+        let first = relayout(&t, Layout::FirstRow);
+        assert_eq!(first.shape.to_vec(), vec![3, 1]);
+        assert_eq!(first.to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0]);
+    }
+}

@@ -405,7 +405,7 @@ impl<B: AutodiffBackend> TrainTask<B> for PuzzleTask<B> {
     }
 
     fn open(config: &Config, _run: &RunDir, _resume: bool, device: &B::Device) -> Result<Self> {
-        let data = PuzzleData::load(&config.puzzle)?;
+        let data = PuzzleData::load_for_training(&config.puzzle)?;
         Ok(Self::new(config.clone(), data, device))
     }
 

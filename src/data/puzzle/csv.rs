@@ -208,21 +208,70 @@ fn parse_record(text: &str) -> std::result::Result<Option<Vec<String>>, String> 
 /// Writes rows with the header `source,question,answer,rating` (LF line ends), atomically
 /// ([`replace_with`]): readers never see half a file.
 pub fn write_csv(path: &Path, rows: &[PuzzleRow]) -> Result<()> {
+    let records: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.source.clone(),
+                r.question.clone(),
+                r.answer.clone(),
+                format_rating(r.rating),
+            ]
+        })
+        .collect();
+    write_table(path, &COLUMNS, &records)
+}
+
+/// Writes any table: a header and records of as many fields, quoted only where needed, LF line
+/// ends, atomically ([`replace_with`]).
+pub fn write_table(path: &Path, header: &[&str], records: &[Vec<String>]) -> Result<()> {
     replace_with(path, |tmp| {
         let write = || -> std::io::Result<()> {
             let mut out = std::io::BufWriter::new(File::create(tmp)?);
-            writeln!(out, "{}", COLUMNS.join(","))?;
-            for row in rows {
-                let fields = [&row.source, &row.question, &row.answer];
-                for field in fields {
-                    write!(out, "{},", quote(field))?;
-                }
-                writeln!(out, "{}", format_rating(row.rating))?;
+            writeln!(out, "{}", header.join(","))?;
+            for record in records {
+                let fields: Vec<_> = record.iter().map(|f| quote(f)).collect();
+                writeln!(out, "{}", fields.join(","))?;
             }
             out.into_inner().map_err(|e| e.into_error())?.sync_all()
         };
         write().with_context(|| format!("{}: cannot write", tmp.display()))
     })
+}
+
+/// The `source` and `question` of every row of a puzzle CSV whose other columns (an answer, a
+/// rating) may be absent: what a solver reads. A missing `source` column numbers the rows.
+pub fn read_questions(path: &Path) -> Result<Vec<(String, String)>> {
+    let name = path.display();
+    let mut records = CsvFile::open(path)?;
+    let Some(header) = records.next_record()? else {
+        bail!("{name}: empty file (expected a header with a question column)");
+    };
+    let find = |column: &str| header.fields.iter().position(|h| h.trim() == column);
+    let question = find("question").with_context(|| {
+        format!(
+            "{name}:1: header lacks column \"question\" (has {})",
+            header.fields.join(",")
+        )
+    })?;
+    let source = find("source");
+    let mut rows = Vec::new();
+    while let Some(record) = records.next_record()? {
+        if record.fields.len() != header.fields.len() {
+            bail!(
+                "{name}:{}: expected {} fields, got {}",
+                record.line,
+                header.fields.len(),
+                record.fields.len()
+            );
+        }
+        let id = match source {
+            Some(i) => record.fields[i].clone(),
+            None => format!("row{}", rows.len() + 1),
+        };
+        rows.push((id, record.fields[question].clone()));
+    }
+    Ok(rows)
 }
 
 /// A field as CSV: quoted (quotes doubled) only if it holds a comma, quote or line break, or

@@ -89,9 +89,6 @@ impl PuzzleData {
             );
         };
         let data = load(cfg)?;
-        if data.train_count == 0 {
-            bail!("no training puzzles");
-        }
         if data
             .test
             .iter()
@@ -105,6 +102,35 @@ impl PuzzleData {
             );
         }
         Ok(data)
+    }
+
+    /// The data a training run needs: as [`load`](Self::load), with at least one training puzzle.
+    pub fn load_for_training(cfg: &PuzzleConfig) -> Result<Self> {
+        let data = Self::load(cfg)?;
+        if data.train_count == 0 {
+            bail!(
+                "no training puzzles (puzzle.train, puzzle.generate_train or puzzle.train_limit)"
+            );
+        }
+        Ok(data)
+    }
+
+    /// Only the shapes of `cfg`'s data (vocabulary, grid length, puzzle ids): nothing is read or
+    /// generated. Sudoku and Maze only, whose shapes do not depend on their files.
+    pub fn shapes(cfg: &PuzzleConfig) -> Result<Self> {
+        if cfg.task != "sudoku" && cfg.task != "maze" {
+            bail!(
+                "puzzle.task = {:?}: only sudoku and maze puzzles can be solved from a CSV",
+                cfg.task
+            );
+        }
+        let mut shape = cfg.clone();
+        shape.train = String::new();
+        shape.test = String::new();
+        shape.generate_train = 0;
+        shape.generate_test = 0;
+        shape.val_count = 0;
+        Self::load(&shape)
     }
 
     /// A fresh training puzzle.
@@ -134,6 +160,37 @@ impl PuzzleData {
             self.num_puzzle_ids
         )
     }
+}
+
+/// A question of a CSV family (Sudoku, Maze) as the model's input tokens.
+pub fn question_tokens(task: &str, question: &str) -> Result<Vec<u8>> {
+    match task {
+        "sudoku" => Ok(sudoku::parse(question)?.iter().map(|&d| d + 1).collect()),
+        "maze" => maze::question_tokens(question.as_bytes()),
+        _ => bail!("puzzle.task = {task:?} has no CSV question format"),
+    }
+}
+
+/// Predicted tokens in a CSV family's characters, one per cell; a token that is not part of an
+/// answer (padding, Sudoku's blank) is written '.'.
+pub fn answer_text(task: &str, tokens: &[u8]) -> String {
+    let chars: Vec<u8> = match task {
+        "sudoku" => tokens
+            .iter()
+            .map(|&t| {
+                if (2..=10).contains(&t) {
+                    b'0' + t - 1
+                } else {
+                    b'.'
+                }
+            })
+            .collect(),
+        _ => maze::from_tokens(tokens)
+            .into_iter()
+            .map(|c| if c == b'?' { b'.' } else { c })
+            .collect(),
+    };
+    String::from_utf8(chars).expect("ASCII")
 }
 
 /// A held-out split of generated puzzles: `count` puzzles from `next` whose key (an invariant of

@@ -272,6 +272,14 @@ fn token(ch: u8) -> Option<u8> {
 
 /// The model's view of a maze: question and answer tokens (puzzle_id 0). Errors on a length
 /// mismatch or a character outside "# SGo".
+/// A question's tokens; the grid must be square.
+pub fn question_tokens(question: &[u8]) -> Result<Vec<u8>> {
+    if side_of(question.len()).is_none() {
+        bail!("maze: {} cells do not make a square grid", question.len());
+    }
+    Ok(to_example(question, question)?.inputs)
+}
+
 pub fn to_example(question: &[u8], answer: &[u8]) -> Result<Example> {
     if question.len() != answer.len() {
         bail!(
@@ -378,7 +386,9 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
         )?;
         (train, Some(val))
     };
-    let len = train[0].inputs.len();
+    let len = train
+        .first()
+        .map_or(cfg.maze_side * cfg.maze_side, |e| e.inputs.len());
     let side = (len as f64).sqrt().round() as usize;
     if side * side != len {
         bail!("maze grids must be square; got {len} cells");
