@@ -13,6 +13,7 @@ use super::read::{grid_problem, load_subset, read_json};
 use super::{ArcTask, Augmentation, Grid, SEQ_LEN, SIDE};
 use crate::data::puzzle::{Example, PAD};
 use crate::files::write_atomic;
+use crate::rng::Rng;
 
 /// Tag written into `dataset.json` so that other files are rejected on load.
 const FORMAT: &str = "trm-arc-v1";
@@ -140,6 +141,8 @@ pub struct ArcDataset {
     first_id: Vec<u32>,
     /// Cumulative training examples before each task (one more entry than tasks).
     train_start: Vec<usize>,
+    /// Cumulative training pairs (before augmentation) before each task (one more entry).
+    pair_start: Vec<usize>,
     /// Cumulative test examples before each task (one more entry than tasks).
     test_start: Vec<usize>,
     /// Task index by id.
@@ -207,6 +210,7 @@ impl ArcDataset {
     fn new(options: BuildOptions, tasks: Vec<ArcTask>) -> Result<Self> {
         let mut first_id = Vec::with_capacity(tasks.len());
         let mut train_start = vec![0];
+        let mut pair_start = vec![0];
         let mut test_start = vec![0];
         let mut by_id = HashMap::new();
         let mut next_id: u64 = 1;
@@ -223,6 +227,7 @@ impl ArcDataset {
             let augs = task.augmentations.len();
             next_id += augs as u64;
             train_start.push(train_start[i] + augs * task.train_pair_count());
+            pair_start.push(pair_start[i] + task.train_pair_count());
             let tests = if task.is_test {
                 task.task.tests.len()
             } else {
@@ -236,6 +241,7 @@ impl ArcDataset {
             tasks,
             first_id,
             train_start,
+            pair_start,
             test_start,
             by_id,
         })
@@ -306,24 +312,44 @@ impl ArcDataset {
             self.train_len()
         );
         let t = self.train_start.partition_point(|&s| s <= i) - 1;
-        let task = &self.tasks[t];
         let local = i - self.train_start[t];
-        let pairs = task.train_pair_count();
-        let (a, p) = (local / pairs, local % pairs);
+        let pairs = self.tasks[t].train_pair_count();
+        self.pair_example(t, local / pairs, local % pairs)
+    }
+
+    /// A random training example, with the probabilities of the official training sampler
+    /// (`puzzle_dataset.py`, `_iter_train` and `_sample_batch`): each epoch visits every task once
+    /// in random order, takes one of its augmentations at random and all of that augmentation's
+    /// pairs, so pair p of task t under augmentation a has probability 1 / (A_t * N), A_t the
+    /// task's augmentations and N the training pairs of all tasks before augmentation. Drawing a
+    /// pair uniformly from the N, then an augmentation of its task, gives exactly that; a uniform
+    /// draw over the augmented examples would weight a task by A_t (9 to 1001 on ARC-AGI-1).
+    /// Unlike the official batches, draws are independent (not one pass per epoch) and nothing is
+    /// cut at batch ends (the official batch of 768 drops the unused part of its last task: a
+    /// task with n pairs loses a fraction of about (n - 1) / 1536 of its draws). Panics without
+    /// training pairs, as `train_example` (training refuses such a folder before drawing).
+    pub fn draw_train(&self, rng: &mut Rng) -> Example {
+        let pairs = self.pair_start.last().copied().unwrap_or(0);
+        assert!(pairs > 0, "no training pairs to draw from");
+        let i = rng.below(pairs as u64) as usize;
+        let t = self.pair_start.partition_point(|&s| s <= i) - 1;
+        let a = rng.below(self.tasks[t].augmentations.len() as u64) as usize;
+        self.pair_example(t, a, i - self.pair_start[t])
+    }
+
+    /// Training pair `p` of task number `t` under augmentation `a`, at its drawn translation.
+    fn pair_example(&self, t: usize, a: usize, p: usize) -> Example {
+        let task = &self.tasks[t];
         let aug = &task.augmentations[a];
         let (input, output) = task.train_pairs().nth(p).expect("pair index within count");
         let [r, c] = aug.offsets[p];
+        let place = |grid: &Grid| {
+            let augmented = augment(grid, aug.dihedral, &aug.colours);
+            encode_grid(&augmented, r as usize, c as usize)
+        };
         Example {
-            inputs: encode_grid(
-                &augment(input, aug.dihedral, &aug.colours),
-                r as usize,
-                c as usize,
-            ),
-            labels: encode_grid(
-                &augment(output, aug.dihedral, &aug.colours),
-                r as usize,
-                c as usize,
-            ),
+            inputs: place(input),
+            labels: place(output),
             puzzle_id: self.puzzle_id(t, a),
         }
     }

@@ -1,5 +1,5 @@
-//! The ARC family: training draws every (augmentation, demonstration pair) of a folder built by
-//! `trm data arc`; the test score is pass@1 / pass@2 per task after voting over augmentations.
+//! The ARC family: training draws a task's pair, then an augmentation, of a folder built by `trm
+//! data arc` (as the official sampler); the test score is the official evaluator's pass@1 / pass@2.
 
 use super::{pass_at_k, vote, ArcDataset, Prediction, TestItem, VOCAB};
 use crate::config::PuzzleConfig;
@@ -41,8 +41,7 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
 
 impl PuzzleFamily for Family {
     fn draw(&self, rng: &mut Rng) -> Example {
-        self.set
-            .train_example(rng.below(self.set.train_len() as u64) as usize)
+        self.set.draw_train(rng)
     }
 
     fn scorer(&self) -> Option<Box<dyn TestScorer + '_>> {

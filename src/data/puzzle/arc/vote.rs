@@ -7,7 +7,7 @@ use anyhow::{anyhow, ensure, Result};
 use super::augment::undo_augmentation;
 use super::dataset::ArcDataset;
 use super::encode::decode_grid;
-use super::Grid;
+use super::{ArcTask, Grid};
 
 /// One model output for one test item.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,7 +22,8 @@ pub struct Prediction {
     pub q: f64,
 }
 
-/// One distinct (un-augmented) answer grid and its support.
+/// One distinct (un-augmented) answer grid and its support; the empty grid stands for every
+/// prediction that crops to nothing (no colour cell at the top-left).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
     pub grid: Grid,
@@ -34,16 +35,20 @@ pub struct Candidate {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskVote {
     pub task: String,
+    /// The first of the task's test inputs with this input grid (identical inputs share votes).
     pub test_index: usize,
     /// Best first: most votes, then highest mean q, then first seen.
     pub candidates: Vec<Candidate>,
-    /// Predictions with no decodable grid (no colour cell at the top-left).
-    pub undecodable: usize,
 }
 
-/// Votes over augmentations, as the official evaluator: each prediction is decoded (`decode_grid`),
-/// its augmentation undone, identical grids per (task, test input) pooled. Results are sorted by
-/// (task, test input). Errors on a prediction naming an unknown task, test input or augmentation.
+/// Votes over augmentations as the official evaluator (`evaluators/arc.py`, `ARC.update_batch`
+/// and `ARC.result`): each prediction is cropped (`decode_grid`) and its augmentation undone;
+/// predictions are pooled per task and test input grid (the official code keys them by the
+/// input's hash), identical answers summed into (votes, mean q) and ranked by that pair,
+/// descending, ties kept in the order first seen (Python's sort is stable). A prediction that
+/// crops to nothing is, as there, a vote for the empty grid: it can take a place in the top k
+/// and is never right. Results are sorted by (task, test input). Errors on a prediction naming
+/// an unknown task, test input or augmentation.
 pub fn vote(data: &ArcDataset, predictions: &[Prediction]) -> Result<Vec<TaskVote>> {
     let mut tallies: BTreeMap<(String, usize), Tally> = BTreeMap::new();
     for p in predictions {
@@ -62,11 +67,10 @@ pub fn vote(data: &ArcDataset, predictions: &[Prediction]) -> Result<Vec<TaskVot
             let (t, a) = (&p.task, p.augmentation);
             anyhow!("prediction for task {t} augmentation {a}: it has {augs}")
         })?;
-        let tally = tallies.entry((p.task.clone(), p.test_index)).or_default();
-        match decode_grid(&p.tokens) {
-            Some(grid) => tally.add(undo_augmentation(&grid, aug.dihedral, &aug.colours), p.q),
-            None => tally.undecodable += 1,
-        }
+        let key = (p.task.clone(), voting_index(task, p.test_index));
+        let grid = decode_grid(&p.tokens).unwrap_or_default();
+        let answer = undo_augmentation(&grid, aug.dihedral, &aug.colours);
+        tallies.entry(key).or_default().add(answer, p.q);
     }
     let votes = tallies
         .into_iter()
@@ -75,13 +79,22 @@ pub fn vote(data: &ArcDataset, predictions: &[Prediction]) -> Result<Vec<TaskVot
     Ok(votes)
 }
 
+/// The first test input of `task` whose grid equals that of test input `i`: the official
+/// evaluator pools predictions by input grid, so identical test inputs share one vote.
+fn voting_index(task: &ArcTask, i: usize) -> usize {
+    let tests = &task.task.tests;
+    tests
+        .iter()
+        .position(|t| t.input == tests[i].input)
+        .unwrap_or(i)
+}
+
 /// Running counts for one test input while voting.
 #[derive(Default)]
 struct Tally {
     /// Distinct grids in the order first seen, with their vote counts and q sums.
     grids: Vec<(Grid, usize, f64)>,
     index: HashMap<Grid, usize>,
-    undecodable: usize,
 }
 
 impl Tally {
@@ -112,44 +125,46 @@ impl Tally {
             task,
             test_index,
             candidates,
-            undecodable: self.undecodable,
         }
     }
 }
 
-/// The paper's ARC score (the official evaluator's "top-k"): for each test task, the fraction of
-/// its test inputs whose true output is among the top `k` candidates, averaged over the test
-/// tasks. Test inputs without a known solution are left out, and so are tasks with none known; a
-/// test input without any vote counts as wrong. 0 when nothing can be scored.
+/// The paper's ARC score (the official evaluator's pass@k): for each evaluated test task, the
+/// fraction of its evaluated test inputs whose true output is among the top `k` candidates,
+/// averaged over the evaluated tasks. Evaluated means with at least one prediction in `votes`,
+/// so that a run cut short by `puzzle.test_limit` is scored on what it ran; in a full
+/// evaluation every test input has predictions and this is the official average over all test
+/// tasks. Test inputs without a known solution are left out, and so are tasks with none known.
+/// 0 when nothing can be scored.
 pub fn pass_at_k(votes: &[TaskVote], data: &ArcDataset, k: usize) -> f64 {
-    let by_key: HashMap<(&str, usize), &TaskVote> = votes
-        .iter()
-        .map(|v| ((v.task.as_str(), v.test_index), v))
-        .collect();
-    let (mut total, mut scored) = (0.0, 0usize);
-    for task in data.tasks().iter().filter(|t| t.is_test) {
-        let known: Vec<(usize, &Grid)> = (task.task.tests.iter().enumerate())
-            .filter_map(|(i, t)| t.output.as_ref().map(|g| (i, g)))
-            .collect();
-        if known.is_empty() {
+    // Per task: (right, scored) test inputs.
+    let mut tasks: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for v in votes {
+        let Some(task) = data.task(&v.task).filter(|t| t.is_test) else {
             continue;
+        };
+        for (i, case) in task.task.tests.iter().enumerate() {
+            let Some(solution) = &case.output else {
+                continue;
+            };
+            if voting_index(task, i) != v.test_index {
+                continue;
+            }
+            let counts = tasks.entry(&v.task).or_default();
+            counts.1 += 1;
+            if v.candidates.iter().take(k).any(|c| &c.grid == solution) {
+                counts.0 += 1;
+            }
         }
-        let hits = known
-            .iter()
-            .filter(|(i, solution)| {
-                by_key
-                    .get(&(task.task.id.as_str(), *i))
-                    .is_some_and(|v| v.candidates.iter().take(k).any(|c| &&c.grid == solution))
-            })
-            .count();
-        total += hits as f64 / known.len() as f64;
-        scored += 1;
     }
-    if scored == 0 {
-        0.0
-    } else {
-        total / scored as f64
+    if tasks.is_empty() {
+        return 0.0;
     }
+    let total: f64 = tasks
+        .values()
+        .map(|&(right, scored)| right as f64 / scored as f64)
+        .sum();
+    total / tasks.len() as f64
 }
 
 #[cfg(test)]
@@ -218,24 +233,22 @@ mod tests {
         assert_eq!(votes.len(), 2, "task w has no predictions");
         let (first, second) = (&votes[0], &votes[1]);
         assert_eq!((first.task.as_str(), first.test_index), ("v", 0));
-        assert_eq!(first.undecodable, 1);
-        assert_eq!(first.candidates.len(), 2);
-        assert_eq!(
-            first.candidates[0].grid, grid_a,
-            "two votes beat one with higher q"
-        );
-        assert_eq!(first.candidates[0].votes, 2);
+        let ranked: Vec<(&Grid, usize)> = (first.candidates.iter())
+            .map(|c| (&c.grid, c.votes))
+            .collect();
+        // Two votes beat one with higher q; the undecodable one is a vote for the empty grid.
+        assert_eq!(ranked, [(&grid_a, 2), (&vec![], 1), (&grid_b, 1)]);
         assert!((first.candidates[0].mean_q - 0.35).abs() < 1e-12);
-        assert_eq!(first.candidates[1].grid, grid_b);
+        assert_eq!(first.candidates[1].mean_q, 1.0);
         assert_eq!(second.test_index, 1);
         assert_eq!(
             second.candidates[0].grid, grid_c,
             "a tie in votes goes to higher q"
         );
         assert_eq!(second.candidates[1].grid, grid_d);
-        // v: test 0 right at k = 1, test 1 only at k = 2; w: never. Averaged over the 2 tasks.
-        assert_eq!(pass_at_k(&votes, &data, 1), (0.5 + 0.0) / 2.0);
-        assert_eq!(pass_at_k(&votes, &data, 2), (1.0 + 0.0) / 2.0);
+        // v: test 0 right at k = 1, test 1 only at k = 2; w has no predictions: not scored.
+        assert_eq!(pass_at_k(&votes, &data, 1), 0.5);
+        assert_eq!(pass_at_k(&votes, &data, 2), 1.0);
         assert_eq!(pass_at_k(&[], &data, 2), 0.0);
 
         let mut bad = predict(0, 1, &grid_a, 0.3);
