@@ -203,6 +203,18 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Seed of data shuffling and of the samples shown during training.
     pub seed: u64,
+    /// Precision of the training passes: `f32`, or `bf16` (forward and backward in bf16; weights,
+    /// gradients, optimizer moments, EMA, losses and norms in f32). Evaluation runs in f32.
+    pub precision: Precision,
+}
+
+/// The dtype training activations are computed in.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
 }
 
 impl Default for TrainConfig {
@@ -229,6 +241,7 @@ impl Default for TrainConfig {
             eval_windows: 64,
             log_every: 10,
             seed: 0,
+            precision: Precision::F32,
         }
     }
 }

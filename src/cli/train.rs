@@ -2,7 +2,7 @@
 //! model or, when the config sets `puzzle.task`, a puzzle solver.
 
 use super::device::{dispatch_all, Devices, OnDevices};
-use crate::config::Config;
+use crate::config::{Config, Precision};
 use crate::run::RunDir;
 use crate::train::parallel::Cluster;
 use crate::train::{train, TrainOptions};
@@ -94,6 +94,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             (config, dir, false)
         }
     };
+    let cpu = args.device.0.iter().all(|d| *d == super::Device::Cpu);
+    if cpu && config.train.precision == Precision::Bf16 && !args.quiet {
+        eprintln!("note: train.precision = \"bf16\" on the CPU is emulated (flex converts every cast): about 1.7x the f32 step time; it is there to check the bf16 path, f32 is faster");
+    }
     let opts = TrainOptions {
         config,
         run_dir,

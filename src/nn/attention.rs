@@ -2,6 +2,7 @@
 //! chosen by the task.
 
 use super::linear::{split_matmul, SPLIT_FROM_ROWS};
+use super::precision::cast_to;
 use super::{Init, Linear, Rope};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -196,6 +197,7 @@ fn attend_differentiable<B: Backend>(
 ) -> Tensor<B, 4> {
     let [b, h, l, hd] = q.dims();
     let lk = k.dims()[2];
+    let dtype = q.dtype();
     let scores = q
         .matmul(k.swap_dims(2, 3))
         .mul_scalar(1.0 / (hd as f64).sqrt());
@@ -203,7 +205,7 @@ fn attend_differentiable<B: Backend>(
         AttnMask::Full => scores,
         // one [L * L] row shared by every (batch, head): a contiguous broadcast
         AttnMask::Causal(bias) => (scores.reshape([b * h, l * lk])
-            + bias.clone().reshape([1, l * lk]))
+            + cast_to(bias.clone().reshape([1, l * lk]), dtype))
         .reshape([b, h, l, lk]),
         AttnMask::Cached(_) => {
             // new position i (absolute lk - l + i) sees cached and new positions j <= lk - l + i
@@ -211,7 +213,7 @@ fn attend_differentiable<B: Backend>(
                 Tensor::<B, 2, Bool>::tril_mask([l, lk], (lk - l) as i64, &scores.device());
             let bias = Tensor::<B, 2>::zeros([l, lk], &scores.device())
                 .mask_fill(future, f32::NEG_INFINITY);
-            scores + bias.reshape([1, 1, l, lk])
+            scores + cast_to(bias.reshape([1, 1, l, lk]), dtype)
         }
     };
     softmax(scores, 3).matmul(v)

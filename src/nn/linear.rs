@@ -1,6 +1,7 @@
 //! Linear layer, weight stored [d_in, d_out], initialised truncated-normal with std 1/sqrt(d_in).
 
 use super::init::{trunc_normal, Init};
+use super::precision::cast_to;
 use burn::module::Param;
 use burn::prelude::*;
 
@@ -32,15 +33,17 @@ impl<B: Backend> Linear<B> {
     /// weight gradient is one [d_in, N] x [N, d_out] product instead of one product per batch row
     /// summed afterwards (burn's default for batched inputs).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let bias = self.bias.as_ref().map(|b| b.val());
+        let dtype = x.dtype();
+        let bias = self.bias.as_ref().map(|b| cast_to(b.val(), dtype));
+        let weight = cast_to(self.weight.val(), dtype);
         if D <= 2 {
-            return burn::tensor::module::linear(x, self.weight.val(), bias);
+            return burn::tensor::module::linear(x, weight, bias);
         }
         let mut dims = x.dims();
         let d_in = dims[D - 1];
         let rows = x.shape().num_elements() / d_in.max(1);
         let flat: Tensor<B, 2> = x.reshape([rows, d_in]);
-        let out = burn::tensor::module::linear(flat, self.weight.val(), bias);
+        let out = burn::tensor::module::linear(flat, weight, bias);
         dims[D - 1] = out.dims()[1];
         out.reshape(dims)
     }
@@ -61,6 +64,7 @@ pub fn split_matmul<B: Backend>(
     parts: usize,
 ) -> Vec<Tensor<B, 2>> {
     let width = w.dims()[1] / parts;
+    let w = cast_to(w, x.dtype());
     if x.dims()[0] < SPLIT_FROM_ROWS {
         let all = x.matmul(w);
         return (0..parts)

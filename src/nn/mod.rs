@@ -8,6 +8,7 @@ mod linear;
 pub mod loss;
 mod mlp_t;
 mod norm;
+pub mod precision;
 mod rope;
 mod swiglu;
 

@@ -5,6 +5,7 @@
 //! the batch, which the CPU backend runs as one contiguous SIMD loop (a [1, 1, L, hd] table against
 //! a transposed [B, H, L, hd] view falls back to element-by-element strided indexing).
 
+use super::precision::cast_to;
 use burn::prelude::*;
 
 /// Precomputed tables for positions 0..max_len (constants, rebuilt from the config, never saved).
@@ -50,7 +51,9 @@ impl<B: Backend> Rope<B> {
     pub fn apply(&self, x: Tensor<B, 3>, offset: usize) -> Tensor<B, 3> {
         let [b, l, d] = x.dims();
         let (hd, half) = (self.head_dim, self.head_dim / 2);
-        let row = |t: &Tensor<B, 2>| t.clone().narrow(0, offset, l).reshape([1, l * d]);
+        let dtype = x.dtype();
+        let row =
+            |t: &Tensor<B, 2>| cast_to(t.clone().narrow(0, offset, l).reshape([1, l * d]), dtype);
         let flat = x.reshape([b, l * d]);
         let halves = flat.clone().reshape([b * l * (d / hd), 2, half]);
         // the two halves swapped: a copy of contiguous runs (a flipped view would be copied

@@ -7,7 +7,7 @@ use super::core::Core;
 use crate::config::{Config, ModelConfig, PuzzleConfig, PuzzleLoss};
 use crate::data::puzzle::{Example, PuzzleData};
 use crate::nn::loss::{bce_with_logits, sequence_mean, token_nll, token_nll_stablemax};
-use crate::nn::{trunc_normal, AttnMask, Init, Linear};
+use crate::nn::{precision, trunc_normal, AttnMask, Init, Linear};
 use crate::trm::State;
 use burn::module::{Param, ParamId};
 use burn::prelude::*;
@@ -162,7 +162,7 @@ impl<B: Backend> PuzzleModel<B> {
     pub fn heads(&self, state: State<B>) -> PuzzleOutput<B> {
         let [b, len, _] = state.y.dims();
         let grid = state.y.clone().narrow(1, self.prefix, len - self.prefix);
-        let logits = self.lm_head.forward(grid);
+        let logits = precision::f32(self.lm_head.forward(grid));
         let q = self
             .core
             .q_logits(state.y.clone().narrow(1, 0, 1))

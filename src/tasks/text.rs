@@ -7,6 +7,7 @@
 use super::core::Core;
 use crate::config::{Head, ModelConfig};
 use crate::nn::loss::{bce_with_logits, cross_entropy, token_nll};
+use crate::nn::precision;
 use crate::nn::{trunc_normal, AttnMask, Init, Linear};
 use crate::rng::Rng;
 use crate::trm::State;
@@ -169,8 +170,9 @@ impl<B: Backend> TextLm<B> {
         }
     }
 
+    /// Token logits in f32 whatever the precision of y (losses and sampling read them).
     pub fn logits(&self, y: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.lm_head.forward(y)
+        precision::f32(self.lm_head.forward(y))
     }
 
     /// Inference: the logits after each of `steps` supervision steps (may exceed the trained n_sup).

@@ -17,6 +17,7 @@ use super::weights::{accumulate_share, Weights};
 use crate::config::{Config, PuzzleConfig};
 use crate::data::puzzle::{Example, PuzzleData};
 use crate::eval::puzzle::{evaluate_puzzles, HeldOut, PuzzleReport};
+use crate::nn::precision::{cast_to, compute_dtype};
 use crate::rng::Rng;
 use crate::run::RunDir;
 use crate::tasks::host_f64;
@@ -205,6 +206,7 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
             cfg.micro_batch
         };
         let prev = self.carry.state.take();
+        let dtype = compute_dtype(cfg.precision);
         let mut grads = GradientsAccumulator::<PuzzleModel<B>>::new();
         // [lm, halt, exact per slot, token accuracy per slot, q per slot]: summed over peers
         let mut values = vec![0.0; 2 + 3 * slots];
@@ -215,8 +217,11 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
             let share = n as f64 / slots as f64;
             let batch = PuzzleBatch::<B>::new(&examples[start..start + n], &self.device);
             let model = &self.weights.model;
-            let x = model.embed(batch.inputs.clone(), batch.puzzle_ids.clone());
-            let fresh = model.initial_state(&x);
+            let x = cast_to(
+                model.embed(batch.inputs.clone(), batch.puzzle_ids.clone()),
+                dtype,
+            );
+            let fresh = model.initial_state(&x).cast(dtype);
             let reset = &reset[start..start + n];
             let begin = match &prev {
                 Some(prev) if reset.iter().any(|r| !r) => {
@@ -237,25 +242,27 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
             };
             let out = model.supervision_step_grad(&x, begin);
             let loss = model.loss(&out, batch.labels, halt_weight);
-            values[0] += share * scalar(loss.lm.clone());
-            values[1] += share * scalar(loss.halt.clone());
+            // every logged value of the chunk in one transfer to the host: [lm, halt] and, per
+            // slot, exact, token accuracy and q (the carry's halting decisions need them)
+            let mut parts = vec![
+                loss.lm.clone().inner(),
+                loss.halt.clone().inner(),
+                loss.exact.clone().inner(),
+                loss.token_accuracy.clone().inner(),
+            ];
+            if let Some(q) = out.q.clone() {
+                parts.push(q.inner());
+            } else {
+                has_q = false;
+            }
+            let host = host_f64(Tensor::cat(parts, 0));
+            values[0] += share * host[0];
+            values[1] += share * host[1];
             let at = 2 + offset + start;
-            for (i, v) in host_f64(loss.exact.clone()).into_iter().enumerate() {
-                values[at + i] = v;
-            }
-            for (i, v) in host_f64(loss.token_accuracy.clone())
-                .into_iter()
-                .enumerate()
-            {
-                values[slots + at + i] = v;
-            }
-            match out.q.clone() {
-                Some(q) => {
-                    for (i, v) in host_f64(q).into_iter().enumerate() {
-                        values[2 * slots + at + i] = v;
-                    }
-                }
-                None => has_q = false,
+            values[at..at + n].copy_from_slice(&host[2..2 + n]);
+            values[slots + at..slots + at + n].copy_from_slice(&host[2 + n..2 + 2 * n]);
+            if has_q {
+                values[2 * slots + at..2 * slots + at + n].copy_from_slice(&host[2 + 2 * n..]);
             }
             accumulate_share(&mut grads, model, loss.total, share);
             states.push(out.state.detach());
@@ -352,10 +359,6 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
             .clone()
             .with_puzzle_emb(Tensor::from_inner(new).require_grad());
     }
-}
-
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
-    t.into_scalar().elem()
 }
 
 /// A puzzle run: the learner, the family's data and the RNG of draws and halting exploration.

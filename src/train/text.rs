@@ -12,6 +12,7 @@ use crate::data::{
     eval_windows, expand_paths, LoaderConfig, LoaderState, Split, TextTokenizer, TokenLoader,
 };
 use crate::eval::perplexity::{evaluate_lm, EvalSet};
+use crate::nn::precision::{cast_to, compute_dtype};
 use crate::rng::Rng;
 use crate::run::{ensure_same_tokenizer, RunDir};
 use crate::sample::{sample_text, SamplingParams};
@@ -154,33 +155,51 @@ impl<B: AutodiffBackend> TextLearner<B> {
         let len = batch.inputs.dims()[1];
         let mask = self.weights.model.mask(len, &device);
         let chunks = batch.chunks(self.config.train.micro_batch);
+        let dtype = compute_dtype(self.config.train.precision);
         let mut log = BatchLog::default();
         let mut accumulated = GradientsAccumulator::<TextLm<B>>::new();
         let mut carry: Vec<Option<State<B>>> = vec![None; chunks.len()];
         for s in 0..n_sup {
             let mut step = GradientsAccumulator::<TextLm<B>>::new();
-            let (mut lm, mut halt, mut accuracy) = (0.0, 0.0, 0.0);
+            // [lm, halt, accuracy], weighted by each chunk's share, summed on the device: one
+            // transfer to the host per supervision step, not three per chunk
+            let mut logged: Option<Tensor<B::InnerBackend, 1>> = None;
             for (chunk, carry) in chunks.iter().zip(carry.iter_mut()) {
                 let share = chunk.inputs.dims()[0] as f64 / rows as f64;
                 let model = &self.weights.model;
-                let x = model.embed(chunk.inputs.clone());
-                let start = carry.take().unwrap_or_else(|| model.initial_state(&x));
+                let x = cast_to(model.embed(chunk.inputs.clone()), dtype);
+                let start = carry
+                    .take()
+                    .unwrap_or_else(|| model.initial_state(&x).cast(dtype));
                 let state = model.supervision_step_grad(&x, start, &mask);
                 let out = StepOutput {
                     logits: model.logits(state.y.clone()),
                     state,
                 };
                 let loss = model.step_loss(&out, chunk, halt_weight);
-                let (chunk_lm, chunk_halt): (f64, f64) = (
-                    loss.lm.clone().into_scalar().elem(),
-                    loss.halt.clone().into_scalar().elem(),
-                );
-                lm += share * chunk_lm;
-                halt += share * chunk_halt;
-                accuracy += share * loss.accuracy.clone().into_scalar().elem::<f64>();
+                let values = Tensor::cat(
+                    vec![
+                        loss.lm.clone().inner(),
+                        loss.halt.clone().inner(),
+                        loss.accuracy.clone().inner(),
+                    ],
+                    0,
+                )
+                .mul_scalar(share);
+                logged = Some(match logged {
+                    Some(sum) => sum + values,
+                    None => values,
+                });
                 accumulate_share(&mut step, model, loss.total, share);
                 *carry = Some(out.state.detach());
             }
+            let logged: Vec<f64> = logged
+                .expect("at least one chunk")
+                .into_data()
+                .convert::<f64>()
+                .to_vec()
+                .expect("floats");
+            let (lm, halt, accuracy) = (logged[0], logged[1], logged[2]);
             let (grads, values) = match peer {
                 Some(peer) => peer.sum(&self.weights.model, step.grads(), &[lm, halt, accuracy])?,
                 None => (step.grads(), vec![lm, halt, accuracy]),

@@ -7,7 +7,7 @@
 //! ```
 
 use crate::config::{ModelConfig, YInit};
-use crate::nn::{trunc_normal, AttnMask, Block, Init, Linear, Rope};
+use crate::nn::{precision, trunc_normal, AttnMask, Block, Init, Linear, Rope};
 use burn::module::{AutodiffModule, Param};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -49,6 +49,14 @@ pub struct State<B: Backend> {
 }
 
 impl<B: Backend> State<B> {
+    /// Both tensors in `dtype` (the precision a training pass computes in).
+    pub fn cast(self, dtype: burn::tensor::DType) -> Self {
+        Self {
+            y: crate::nn::precision::cast_to(self.y, dtype),
+            z: crate::nn::precision::cast_to(self.z, dtype),
+        }
+    }
+
     /// Cut the graph between supervision steps (docs/trm.md §2: carry (y, z) detached).
     pub fn detach(self) -> Self {
         Self {
@@ -132,7 +140,7 @@ impl<B: Backend> Trm<B> {
     /// Halting logits, one per position: [B, L, D] -> [B, L]. A task that halts per sequence
     /// reads position 0 (docs/trm.md §2); the language model halts per token.
     pub fn q_logits(&self, y: Tensor<B, 3>) -> Tensor<B, 2> {
-        self.q_head.forward(y).squeeze_dim(2)
+        precision::f32(self.q_head.forward(y).squeeze_dim(2))
     }
 }
 
