@@ -5,7 +5,12 @@
 //! RUN/checkpoints/step-000300/{model.mpk, ema.mpk, optim.mpk, state.json}
 //! RUN/checkpoints/latest   -> "step-000300"
 //! RUN/checkpoints/best     -> "step-000200"
+//! RUN/checkpoints/good     -> "step-000200"   (finite weights that gave a finite loss)
 //! ```
+//!
+//! A new checkpoint is `latest` at once but becomes `good` only when the next training step has
+//! computed a finite loss with its weights; until then the previous good one is kept, so a run
+//! whose last update poisoned its weights still has a checkpoint to resume from.
 
 use crate::files::{write_atomic, write_synced};
 use anyhow::{bail, Context, Result};
@@ -23,6 +28,8 @@ pub type Rec = NamedMpkFileRecorder<FullPrecisionSettings>;
 pub enum Which {
     Latest,
     Best,
+    /// The newest checkpoint whose weights gave a finite loss.
+    Good,
 }
 
 impl Which {
@@ -30,6 +37,7 @@ impl Which {
         match self {
             Which::Latest => "latest",
             Which::Best => "best",
+            Which::Good => "good",
         }
     }
 }
@@ -158,9 +166,43 @@ impl Checkpoints {
         write_atomic(&self.root.join(which.file()), name.as_bytes())
     }
 
+    /// The latest checkpoint's weights gave a finite loss: it is `good` now, and older folders no
+    /// pointer names go.
+    pub fn certify(&self) -> Result<()> {
+        if let Some(dir) = self.resolve(Which::Latest)? {
+            let name = dir.file_name().unwrap().to_string_lossy().to_string();
+            self.point(Which::Good, &name)?;
+        }
+        self.prune()
+    }
+
+    /// The latest checkpoint's weights gave a non-finite loss: remove it and point `latest` (and
+    /// `best`, if it named it) back at the good one. Returns the good checkpoint, if any.
+    pub fn discard_latest(&self) -> Result<Option<PathBuf>> {
+        let good = self.resolve(Which::Good)?;
+        let Some(bad) = self.resolve(Which::Latest)? else {
+            return Ok(good);
+        };
+        if good.as_ref() == Some(&bad) {
+            return Ok(good);
+        }
+        for which in [Which::Latest, Which::Best] {
+            if self.resolve(which).ok().flatten().as_ref() == Some(&bad) {
+                match &good {
+                    Some(g) => self.point(which, &g.file_name().unwrap().to_string_lossy())?,
+                    None => {
+                        let _ = fs::remove_file(self.root.join(which.file()));
+                    }
+                }
+            }
+        }
+        let _ = fs::remove_dir_all(&bad);
+        Ok(good)
+    }
+
     /// Remove step folders that no pointer names, and leftovers of interrupted writes.
     fn prune(&self) -> Result<()> {
-        let keep: Vec<PathBuf> = [Which::Latest, Which::Best]
+        let keep: Vec<PathBuf> = [Which::Latest, Which::Best, Which::Good]
             .into_iter()
             .filter_map(|w| self.resolve(w).ok().flatten())
             .collect();

@@ -285,6 +285,8 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
             return Err(NonFiniteLoss {
                 value: total_loss,
                 supervision_step: None,
+                // one update per step: this loss saw the weights the step started from
+                with_saved_weights: true,
             }
             .into());
         }

@@ -210,6 +210,8 @@ impl<B: AutodiffBackend> TextLearner<B> {
                 return Err(NonFiniteLoss {
                     value: total,
                     supervision_step: Some(s + 1),
+                    // per-step updates change the weights after supervision step 1
+                    with_saved_weights: s == 0 || supervision == Supervision::Accumulate,
                 }
                 .into());
             }

@@ -42,6 +42,9 @@ pub struct NonFiniteLoss {
     pub value: f64,
     /// The supervision step of the batch, where a step has several.
     pub supervision_step: Option<usize>,
+    /// Whether the loss was computed with the weights the step started from (those of the latest
+    /// checkpoint when one was just saved): then that checkpoint is poisoned too.
+    pub with_saved_weights: bool,
 }
 
 impl std::fmt::Display for NonFiniteLoss {
@@ -247,6 +250,9 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
     let started = Instant::now();
     let start_tokens = state.tokens_seen;
     let mut last = None;
+    // the latest checkpoint has not yet shown a finite loss with its weights (a resumed one is
+    // certified by its first step, a new one by the step after it)
+    let mut uncertified = opts.resume;
 
     while state.step < cfg.steps {
         let t0 = Instant::now();
@@ -254,16 +260,28 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
             let Some(e) = e.downcast_ref::<NonFiniteLoss>() else {
                 return Err(e);
             };
-            let kept = checkpoints.resolve(Which::Latest)?;
+            // a checkpoint is good once a loss computed with its weights is finite
+            let good = match (uncertified, e.with_saved_weights) {
+                (true, true) => checkpoints.discard_latest()?,
+                (true, false) => {
+                    checkpoints.certify()?;
+                    checkpoints.resolve(Which::Good)?
+                }
+                (false, _) => checkpoints.resolve(Which::Good)?,
+            };
             bail!(
                 "loss became {} at step {}{}; stopped. Last good checkpoint: {}",
                 e.value,
                 state.step + 1,
                 e.supervision_step
                     .map_or(String::new(), |s| format!(" (supervision step {s})")),
-                kept.map_or("none yet".into(), |p| p.display().to_string())
+                good.map_or("none yet".into(), |p| p.display().to_string())
             )
         })?;
+        if uncertified {
+            checkpoints.certify()?;
+            uncertified = false;
+        }
         let seconds = t0.elapsed().as_secs_f64();
         state.step += 1;
         state.tokens_seen += log.tokens;
@@ -304,6 +322,7 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
         line.insert("step".into(), step.into());
         line.insert("tokens".into(), state.tokens_seen.into());
         line.insert("train_seconds".into(), state.train_seconds.into());
+        let log_loss = log.loss;
         line.insert("loss".into(), log.loss.into());
         line.insert("lr".into(), log.lr.into());
         line.insert("grad_norm".into(), log.grad_norm.into());
@@ -317,9 +336,18 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
             last = evaluation;
         }
         if step.is_multiple_of(cfg.checkpoint_every) || step == cfg.steps || is_best {
+            if !task.weights().finite() {
+                let good = checkpoints.resolve(Which::Good)?;
+                bail!(
+                    "the weights became NaN or infinite at step {step} (the loss before the update was {}); stopped without saving them. Last good checkpoint: {}",
+                    log_loss,
+                    good.map_or("none yet".into(), |p| p.display().to_string())
+                );
+            }
             state.updates = Some(task.weights().updates);
             state.task = task.state();
             task.weights().save(&checkpoints, step, &state, is_best)?;
+            uncertified = true;
         }
         tb.flush()?;
     }

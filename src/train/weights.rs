@@ -7,8 +7,9 @@ use super::schedule::learning_rate;
 use crate::config::TrainConfig;
 use crate::run::checkpoint::{self, Checkpoints};
 use anyhow::Result;
-use burn::module::{AutodiffModule, Module};
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::prelude::{Backend, ElementConversion, Int};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use serde::Serialize;
@@ -93,6 +94,14 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Weights<B, M> {
         )
     }
 
+    /// Whether every weight of the model and of its EMA is finite (one value read back).
+    pub fn finite(&self) -> bool {
+        let mut bad = NonFinite::<B::InnerBackend> { count: None };
+        self.model.valid().visit(&mut bad);
+        self.ema.visit(&mut bad);
+        bad.count.is_none_or(|c| c.into_scalar().elem::<i64>() == 0)
+    }
+
     /// Load model, EMA and optimizer moments from the checkpoint folder `dir`.
     pub fn load(&mut self, dir: &Path, cfg: &TrainConfig, device: &B::Device) -> Result<()> {
         self.model = checkpoint::load_module(self.model.clone(), dir, "model", device)?;
@@ -121,4 +130,19 @@ pub fn accumulate_share<B: AutodiffBackend, M: AutodiffModule<B>>(
         model,
         GradientsParams::from_grads(weighted.backward(), model),
     );
+}
+
+/// Counts non-finite values over every float parameter, on the device.
+struct NonFinite<B: Backend> {
+    count: Option<Tensor<B, 1, Int>>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for NonFinite<B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let bad = param.val().is_finite().bool_not().int().sum();
+        self.count = Some(match self.count.take() {
+            Some(c) => c + bad,
+            None => bad,
+        });
+    }
 }

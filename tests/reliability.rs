@@ -1,0 +1,58 @@
+//! Nothing lost: runs that go wrong keep a checkpoint that is really good, and say which.
+
+mod common;
+
+use common::{assert_clean_error, ok, run, sets, stderr, temp, tiny_args, trm};
+use std::path::Path;
+
+fn pointer(run_dir: &Path, which: &str) -> Option<String> {
+    std::fs::read_to_string(run_dir.join("checkpoints").join(which)).ok()
+}
+
+#[test]
+fn a_poisoned_checkpoint_is_never_called_good() {
+    let dir = temp("poisoned");
+    // lr 1e30: the first update leaves huge but finite weights, which give NaN at the next step
+    let run_dir = dir.join("blowup");
+    let mut args = tiny_args(&run_dir, 10);
+    args.extend(sets(&[
+        "train.lr=1e30",
+        "train.warmup=0",
+        "model.n_sup=1",
+        "train.checkpoint_every=1",
+    ]));
+    let out = run(trm().args(&args));
+    assert_clean_error(&out, &["NaN", "Last good checkpoint: none yet"]);
+    assert_eq!(
+        pointer(&run_dir, "latest"),
+        None,
+        "the poisoned checkpoint is gone"
+    );
+
+    // a healthy run, then a resume that poisons its weights: the resume reports and keeps the
+    // healthy checkpoint, and resuming from it works
+    let run_dir = dir.join("healthy");
+    let mut args = tiny_args(&run_dir, 4);
+    args.extend(sets(&["model.n_sup=1", "train.checkpoint_every=1"]));
+    ok(&run(trm().args(&args)));
+    assert_eq!(pointer(&run_dir, "latest").as_deref(), Some("step-000004"));
+    let resume = |extra: &[&str]| {
+        run(trm()
+            .args(["train", "--quiet", "--resume"])
+            .arg(&run_dir)
+            .args(sets(extra)))
+    };
+    let out = resume(&["train.steps=8", "train.lr=1e30", "train.warmup=0"]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    // step 5 (from step 4's good weights) updates with lr 1e30 and is saved; step 6's loss is NaN
+    assert!(err.contains("at step 6"), "{err}");
+    assert!(
+        !err.contains("step-000005") && err.contains("step-000004"),
+        "{err}"
+    );
+    assert_eq!(pointer(&run_dir, "latest").as_deref(), Some("step-000004"));
+    assert!(!run_dir.join("checkpoints/step-000005").exists());
+    ok(&resume(&["train.steps=8", "train.lr=2e-3"]));
+    assert_eq!(pointer(&run_dir, "latest").as_deref(), Some("step-000008"));
+}
