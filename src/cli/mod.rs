@@ -47,7 +47,8 @@ pub enum Command {
     Hanoi(hanoi::HanoiArgs),
     /// Turn an official TRM checkpoint (PyTorch state dict + all_config.yaml) into a run folder.
     Import(import::ImportArgs),
-    /// Answer the puzzles of an official-format CSV with a puzzle run or an imported model.
+    /// Answer the puzzles of an official-format CSV with a puzzle run or an imported model, or
+    /// write the ARC Prize submission for a Kaggle challenges JSON with an ARC run.
     Solve(solve::SolveArgs),
     /// Tokenizer tools.
     #[command(subcommand)]

@@ -1,13 +1,16 @@
 //! `trm solve`: a puzzle model's own answers to the questions of a CSV (Sudoku, Maze), after a
 //! given number of supervision steps, as the official evaluation runs them (no halting), or
-//! stopping each puzzle at its first step whose halting logit is positive.
+//! stopping each puzzle at its first step whose halting logit is positive; and an ARC model's
+//! two voted attempts per test input of the tasks of a challenges file.
 
+use crate::data::puzzle::arc::{attempts, vote, vote_for, ArcDataset, Prediction, Submission};
 use crate::data::puzzle::family::{answer_text, question_tokens};
 use crate::data::puzzle::Example;
 use crate::tasks::host_f64;
 use crate::tasks::puzzle::{PuzzleBatch, PuzzleModel};
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
+use std::ops::Range;
 
 /// One answered puzzle.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,4 +119,76 @@ pub fn solve<B: Backend>(
         }
     }
     Ok(out)
+}
+
+/// The ARC Prize submission for `tasks` (task id and its test items in `set`, from
+/// [`crate::data::puzzle::arc::match_challenges`]): every augmented test item run for `steps`
+/// supervision steps, `batch_size` at a time; each task's predictions, once all are in, voted as
+/// the evaluation votes them ([`vote`]: the last step's argmax tokens and sigmoid(q)), and each
+/// test input given the two attempts [`attempts`] takes from its ranked candidates.
+pub fn solve_arc<B: Backend>(
+    model: &PuzzleModel<B>,
+    set: &ArcDataset,
+    tasks: &[(String, Range<usize>)],
+    steps: usize,
+    batch_size: usize,
+    device: &B::Device,
+) -> Result<Submission> {
+    if steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    let seq_len = crate::data::puzzle::arc::SEQ_LEN;
+    let mut submission = Submission::new();
+    // Predictions of each task until its last item is in, so only one batch and the tasks
+    // under way are held at a time.
+    let mut pending: Vec<Vec<Prediction>> = vec![Vec::new(); tasks.len()];
+    let mut finish = |k: usize, predictions: &[Prediction]| -> Result<()> {
+        let id = &tasks[k].0;
+        let votes = vote(set, predictions)?;
+        let tests = set.task(id).map_or(0, |t| t.task.tests.len());
+        let answers = (0..tests)
+            .map(|i| attempts(vote_for(&votes, set, id, i).map_or(&[], |v| &v.candidates)))
+            .collect();
+        submission.insert(id.clone(), answers);
+        Ok(())
+    };
+    for (k, (_, items)) in tasks.iter().enumerate() {
+        if items.is_empty() {
+            finish(k, &[])?;
+        }
+    }
+    let flat: Vec<(usize, usize)> = (tasks.iter().enumerate())
+        .flat_map(|(k, (_, items))| items.clone().map(move |i| (k, i)))
+        .collect();
+    for chunk in flat.chunks(batch_size.max(1)) {
+        let items: Vec<_> = chunk.iter().map(|&(_, i)| set.test_item(i)).collect();
+        let examples: Vec<Example> = items.iter().map(|t| t.example.clone()).collect();
+        let batch = PuzzleBatch::<B>::new(&examples, device);
+        let last = model
+            .forward_steps(&batch, steps)
+            .pop()
+            .expect("steps >= 1");
+        let tokens: Vec<i64> =
+            (last.logits.argmax(2).into_data().convert::<i64>().to_vec()).expect("ints");
+        let q = last
+            .q
+            .map(host_f64)
+            .unwrap_or_else(|| vec![0.0; chunk.len()]);
+        for (n, (&(k, _), item)) in chunk.iter().zip(items).enumerate() {
+            pending[k].push(Prediction {
+                task: item.task,
+                test_index: item.test_index,
+                augmentation: item.augmentation,
+                tokens: (tokens[n * seq_len..(n + 1) * seq_len].iter())
+                    .map(|&t| t as u8)
+                    .collect(),
+                q: 1.0 / (1.0 + (-q[n]).exp()),
+            });
+            if pending[k].len() == tasks[k].1.len() {
+                let predictions = std::mem::take(&mut pending[k]);
+                finish(k, &predictions)?;
+            }
+        }
+    }
+    Ok(submission)
 }

@@ -4,6 +4,7 @@
 use super::checkpoint::{self, Which};
 use super::RunDir;
 use crate::config::Config;
+use crate::data::puzzle::arc::{self, ArcDataset};
 use crate::data::puzzle::PuzzleData;
 use crate::data::TextTokenizer;
 use crate::tasks::puzzle::PuzzleModel;
@@ -96,14 +97,7 @@ pub fn load_trained_puzzle<B: Backend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<TrainedPuzzle<B>> {
-    let (run, checkpoint) = resolve_checkpoint(path)?;
-    let config = Config::load(&run.config(), &[])?;
-    if !config.is_puzzle() {
-        bail!(
-            "{} is a language-model run, not a puzzle run",
-            path.display()
-        );
-    }
+    let (checkpoint, config) = puzzle_run(path)?;
     let data = PuzzleData::load(&config.puzzle)?;
     let model = PuzzleModel::for_data(&config, &data, device);
     let model = checkpoint::load_module(model, &checkpoint, "ema", device)?;
@@ -115,9 +109,8 @@ pub fn load_trained_puzzle<B: Backend>(
     })
 }
 
-/// A trained or imported puzzle model (EMA weights) for answering puzzles of a CSV: its data
-/// is neither read nor generated, only its shapes are taken (Sudoku and Maze).
-pub fn load_puzzle_solver<B: Backend>(path: &Path, device: &B::Device) -> Result<TrainedPuzzle<B>> {
+/// The checkpoint folder `path` resolves to and its run's config, which must be a puzzle run's.
+pub fn puzzle_run(path: &Path) -> Result<(PathBuf, Config)> {
     let (run, checkpoint) = resolve_checkpoint(path)?;
     let config = Config::load(&run.config(), &[])?;
     if !config.is_puzzle() {
@@ -126,12 +119,79 @@ pub fn load_puzzle_solver<B: Backend>(path: &Path, device: &B::Device) -> Result
             path.display()
         );
     }
+    Ok((checkpoint, config))
+}
+
+/// A trained or imported puzzle model (EMA weights) for answering puzzles of a CSV: its data
+/// is neither read nor generated, only its shapes are taken (Sudoku and Maze).
+pub fn load_puzzle_solver<B: Backend>(path: &Path, device: &B::Device) -> Result<TrainedPuzzle<B>> {
+    let (checkpoint, config) = puzzle_run(path)?;
     let data = PuzzleData::shapes(&config.puzzle)?;
     let model = PuzzleModel::for_data(&config, &data, device);
     let model = checkpoint::load_module(model, &checkpoint, "ema", device)?;
     Ok(TrainedPuzzle {
         config,
         data,
+        model,
+        checkpoint,
+    })
+}
+
+/// A trained ARC solver (EMA weights) with the folder built by `trm data arc` it was trained on.
+pub struct TrainedArc<B: Backend> {
+    pub config: Config,
+    /// `puzzle.train`: the folder, as the run's config names it.
+    pub folder: PathBuf,
+    pub set: ArcDataset,
+    pub model: PuzzleModel<B>,
+    pub checkpoint: PathBuf,
+}
+
+/// An ARC run's model and data folder (`puzzle.train`), whose puzzle ids number the rows of the
+/// model's puzzle embedding: a folder with another count of puzzle ids is refused (it is not the
+/// one the run was trained on). A folder rebuilt with the same count but other augmentations
+/// cannot be told apart.
+pub fn load_arc_solver<B: Backend>(path: &Path, device: &B::Device) -> Result<TrainedArc<B>> {
+    let (checkpoint, config) = puzzle_run(path)?;
+    if config.puzzle.task != "arc" {
+        bail!(
+            "{} is a {} run, not an ARC run",
+            path.display(),
+            config.puzzle.task
+        );
+    }
+    if config.puzzle.train.is_empty() {
+        bail!(
+            "{}: puzzle.train is empty: an ARC run names the folder built by `trm data arc` it \
+             was trained on",
+            path.display()
+        );
+    }
+    let folder = PathBuf::from(&config.puzzle.train);
+    let set = ArcDataset::load(&folder)?;
+    let model = PuzzleModel::new(
+        &config.model,
+        &config.puzzle,
+        arc::VOCAB,
+        arc::SEQ_LEN,
+        set.num_puzzle_ids(),
+        device,
+    );
+    let model = checkpoint::load_module(model, &checkpoint, "ema", device)?;
+    let rows = model.puzzle_emb().dims()[0];
+    if rows != set.num_puzzle_ids() {
+        bail!(
+            "{}: the checkpoint's puzzle embedding has {rows} rows, but {} numbers {} puzzle ids: \
+             it is not the folder the run was trained on",
+            checkpoint.display(),
+            folder.display(),
+            set.num_puzzle_ids()
+        );
+    }
+    Ok(TrainedArc {
+        config,
+        folder,
+        set,
         model,
         checkpoint,
     })

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, ensure, Result};
@@ -394,6 +395,13 @@ impl ArcDataset {
     /// ~440k items, ~0.8 GB: prefer `test_item` in batches there).
     pub fn test_items(&self) -> Vec<TestItem> {
         (0..self.test_len()).map(|i| self.test_item(i)).collect()
+    }
+
+    /// The indices of `test_item` that are task `id`'s (every augmentation of each of its test
+    /// inputs; empty for a task outside the test subset), None for an unknown task.
+    pub fn test_range(&self, id: &str) -> Option<Range<usize>> {
+        let &t = self.by_id.get(id)?;
+        Some(self.test_start[t]..self.test_start[t + 1])
     }
 
     /// A task by id.

@@ -5,6 +5,7 @@ mod dataset;
 mod encode;
 mod family;
 mod read;
+mod submission;
 #[cfg(test)]
 mod testing;
 mod vote;
@@ -13,8 +14,9 @@ pub use augment::{augment, dihedral_grid, undo_augmentation};
 pub use dataset::{build, ArcDataset, BuildOptions, Summary, TestItem, DATASET_FILE};
 pub use encode::{decode_grid, encode_grid};
 pub use family::load;
-pub use read::{challenges_path, load_subset, solutions_path};
-pub use vote::{pass_at_k, vote, Candidate, Prediction, TaskVote};
+pub use read::{challenges_path, load_challenges, load_subset, solutions_path};
+pub use submission::{attempts, match_challenges, Attempts, Submission};
+pub use vote::{pass_at_k, vote, vote_for, Candidate, Prediction, TaskVote};
 
 use serde::{Deserialize, Serialize};
 

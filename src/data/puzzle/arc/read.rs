@@ -97,11 +97,34 @@ pub fn load_subset(dir: &Path, subset: &str) -> Result<Vec<Task>> {
     let raw: BTreeMap<String, RawTask> =
         read_json(&ch_path, "in the Kaggle ARC challenges layout")?;
     let sol_path = solutions_path(dir, subset);
-    let mut solutions: Option<BTreeMap<String, Vec<RawGrid>>> = if sol_path.exists() {
+    let solutions = if sol_path.exists() {
         Some(read_json(&sol_path, "in the Kaggle ARC solutions layout")?)
     } else {
         None
     };
+    checked_tasks(raw, &ch_path, solutions, &sol_path, subset)
+}
+
+/// Loads a Kaggle challenges file by its path alone (no solutions: every test output is None),
+/// tasks sorted by id, every grid checked; each task's `subset` is the file's name.
+pub fn load_challenges(path: &Path) -> Result<Vec<Task>> {
+    let raw: BTreeMap<String, RawTask> = read_json(path, "in the Kaggle ARC challenges layout")?;
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
+    checked_tasks(raw, path, None, Path::new(""), &name)
+}
+
+/// The tasks of a parsed challenges file (`ch_path`), with the outputs of a parsed solutions file
+/// (`sol_path`) when given, every grid checked.
+fn checked_tasks(
+    raw: BTreeMap<String, RawTask>,
+    ch_path: &Path,
+    mut solutions: Option<BTreeMap<String, Vec<RawGrid>>>,
+    sol_path: &Path,
+    subset: &str,
+) -> Result<Vec<Task>> {
     let (ch, so) = (ch_path.display(), sol_path.display());
     if let Some(unknown) = solutions
         .iter()

@@ -79,6 +79,24 @@ pub fn vote(data: &ArcDataset, predictions: &[Prediction]) -> Result<Vec<TaskVot
     Ok(votes)
 }
 
+/// The vote of test input `test_index` of task `task` among `votes` (from [`vote`]): the one it
+/// pools into (the first test input with the same grid). None when no prediction was voted for it.
+pub fn vote_for<'a>(
+    votes: &'a [TaskVote],
+    data: &ArcDataset,
+    task: &str,
+    test_index: usize,
+) -> Option<&'a TaskVote> {
+    let arc_task = data.task(task)?;
+    if test_index >= arc_task.task.tests.len() {
+        return None;
+    }
+    let pooled = voting_index(arc_task, test_index);
+    votes
+        .iter()
+        .find(|v| v.task == task && v.test_index == pooled)
+}
+
 /// The first test input of `task` whose grid equals that of test input `i`: the official
 /// evaluator pools predictions by input grid, so identical test inputs share one vote.
 fn voting_index(task: &ArcTask, i: usize) -> usize {
@@ -264,5 +282,42 @@ mod tests {
             ..predict(0, 1, &grid_a, 0.3)
         };
         assert!(err(vote(&data, &[bad])).contains("test 2"));
+    }
+
+    #[test]
+    fn vote_for_finds_the_vote_a_test_input_pools_into() {
+        let tmp = TempDir::new("vote-for");
+        let (a, c) = (grid(&["12"]), grid(&["3"]));
+        // Test inputs 0 and 2 are the same grid: they share one vote.
+        let challenges = json!({"p": task_json(&[(&a, &a)], &[&c, &a, &c])});
+        write_subset(&tmp.0, "pool", &challenges, None);
+        let opts = BuildOptions {
+            train_subsets: vec![],
+            test_subset: "pool".into(),
+            augmentations: 1,
+            seed: 2,
+            max_tasks: None,
+        };
+        let data = build(&tmp.0, &opts).unwrap();
+        let predict = |test_index: usize, answer: &Grid| Prediction {
+            task: "p".into(),
+            test_index,
+            augmentation: 0,
+            tokens: encode_grid(answer, 0, 0),
+            q: 0.5,
+        };
+        let votes = vote(&data, &[predict(2, &a), predict(0, &a), predict(1, &c)]).unwrap();
+        assert_eq!(votes.len(), 2);
+        let pooled = vote_for(&votes, &data, "p", 2).unwrap();
+        assert_eq!(pooled.test_index, 0);
+        assert_eq!(pooled.candidates[0].votes, 2, "inputs 0 and 2 pooled");
+        assert_eq!(vote_for(&votes, &data, "p", 0), Some(pooled));
+        assert_eq!(
+            vote_for(&votes, &data, "p", 1).unwrap().candidates[0].grid,
+            c
+        );
+        assert_eq!(vote_for(&votes, &data, "p", 3), None);
+        assert_eq!(vote_for(&votes, &data, "q", 0), None);
+        assert_eq!(vote_for(&[], &data, "p", 0), None);
     }
 }
