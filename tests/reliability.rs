@@ -56,3 +56,59 @@ fn a_poisoned_checkpoint_is_never_called_good() {
     ok(&resume(&["train.steps=8", "train.lr=2e-3"]));
     assert_eq!(pointer(&run_dir, "latest").as_deref(), Some("step-000008"));
 }
+
+#[test]
+fn two_processes_never_share_a_run_folder() {
+    let dir = temp("lock");
+    let run_dir = dir.join("run");
+    let mut first = trm()
+        .args(tiny_args(&run_dir, 100_000))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // wait until the first run holds the folder and has written its config
+    let started = std::time::Instant::now();
+    while !run_dir.join("metrics.jsonl").exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first run did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = first.id().to_string();
+    let second = run(trm().args(tiny_args(&run_dir, 4)));
+    assert_clean_error(&second, &["in use by another trm process", &pid]);
+    let resume = run(trm().args(["train", "--quiet", "--resume"]).arg(&run_dir));
+    assert_clean_error(&resume, &["in use by another trm process", &pid]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // the OS released the lock with the process: the folder can be used again (resumed when the
+    // killed run got to write a checkpoint, else started anew)
+    let again = match pointer(&run_dir, "latest") {
+        Some(latest) => {
+            let step: u64 = latest.trim_start_matches("step-").parse().unwrap();
+            run(trm()
+                .args(["train", "--quiet", "--resume"])
+                .arg(&run_dir)
+                .args(sets(&[format!("train.steps={}", step + 1)])))
+        }
+        None => run(trm().args(tiny_args(&run_dir, 2))),
+    };
+    assert!(again.status.success(), "{}", stderr(&again));
+}
+
+#[test]
+fn a_refused_start_leaves_no_run_folder_behind() {
+    let dir = temp("refused");
+    let run_dir = dir.join("run");
+    let mut args = tiny_args(&run_dir, 4);
+    args.extend(sets(&["data.train=[\"/nonexistent/data.parquet\"]"]));
+    let out = run(trm().args(&args));
+    assert_clean_error(&out, &["/nonexistent/data.parquet"]);
+    assert!(
+        !run_dir.exists(),
+        "a failed start created {}",
+        run_dir.display()
+    );
+}

@@ -3,13 +3,15 @@
 
 pub mod checkpoint;
 mod import;
+mod lock;
 mod trained;
 
 pub use checkpoint::{Checkpoints, Which};
 pub use import::{import_official, Imported};
+pub use lock::RunLock;
 pub use trained::{
-    ensure_same_tokenizer, load_puzzle_solver, load_trained, load_trained_puzzle,
-    resolve_checkpoint, Trained, TrainedPuzzle,
+    ensure_same_tokenizer, load_arc_solver, load_puzzle_solver, load_trained, load_trained_puzzle,
+    puzzle_run, resolve_checkpoint, Trained, TrainedArc, TrainedPuzzle,
 };
 
 use crate::config::Config;

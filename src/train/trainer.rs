@@ -15,7 +15,7 @@ use super::weights::Weights;
 use crate::config::Config;
 use crate::files::write_atomic;
 use crate::log::TbWriter;
-use crate::run::{RunDir, Which};
+use crate::run::{RunDir, RunLock, Which};
 use anyhow::{bail, Context, Result};
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::AutodiffBackend;
@@ -184,6 +184,8 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
     let run = RunDir::new(&opts.run_dir);
     let config = &opts.config;
     cluster.check_batch(config.train.batch_size, "train.batch_size")?;
+    // before any check reads the folder: two processes never share one
+    let mut lock = RunLock::acquire(&run.root, !opts.resume)?;
     if opts.resume {
         let saved = run.resumed_config(config)?;
         T::check_resume(&saved, config, &run)?;
@@ -220,6 +222,7 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
         run.create(config)?;
         task.save_files(&run)?;
     }
+    lock.started();
 
     if cluster.is_parallel() {
         task.start_parallel(cluster.clone())?;
