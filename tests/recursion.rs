@@ -265,6 +265,7 @@ fn global_norm_clipping_scales_all_gradients_together() {
     let coef = Tensor::<B, 1>::from_data(TensorData::new(vec![3.0f32, 4.0], [2]), &device);
     let grads = GradientsParams::from_grads((m.w.val() * coef).sum().backward(), &m);
     let (grads, norm) = trm::train::optim::scale_and_clip(&m, grads, 0.5, 1.0);
+    let norm: f32 = norm.into_scalar();
     assert!(
         (norm - 2.5).abs() < 1e-6,
         "norm of 0.5 * (3, 4) is 2.5, got {norm}"

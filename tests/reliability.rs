@@ -112,3 +112,45 @@ fn a_refused_start_leaves_no_run_folder_behind() {
         run_dir.display()
     );
 }
+
+#[test]
+fn logs_read_back_once_per_interval_are_the_logs_read_every_step() {
+    // the language model's numbers stay on the device between log steps (one read per
+    // interval): the metrics must be exactly those of a run that reads every step
+    let dir = temp("deferred");
+    let lines = |log_every: u64| {
+        let run_dir = dir.join(format!("every-{log_every}"));
+        let mut args = tiny_args(&run_dir, 12);
+        args.extend(sets(&[
+            format!("train.log_every={log_every}"),
+            "train.eval_every=12".into(),
+            "train.checkpoint_every=12".into(),
+        ]));
+        ok(&run(trm().args(&args)));
+        common::metrics(&run_dir)
+            .into_iter()
+            .map(|m| {
+                let keep = ["step", "loss", "grad_norm", "lr", "tokens", "loss_per_step"];
+                keep.map(|k| m[k].to_string()).join(" ")
+            })
+            .collect::<Vec<_>>()
+    };
+    let every_step = lines(1);
+    assert_eq!(every_step.len(), 12);
+    assert_eq!(lines(5), every_step);
+
+    // a NaN inside an interval is still found, at its own step, before anything is saved
+    let run_dir = dir.join("nan");
+    let mut args = tiny_args(&run_dir, 10);
+    args.extend(sets(&[
+        "train.lr=1e30",
+        "train.warmup=0",
+        "model.n_sup=1",
+        "train.log_every=5",
+        "train.checkpoint_every=5",
+        "train.eval_every=5",
+    ]));
+    let out = run(trm().args(&args));
+    assert_clean_error(&out, &["at step 2", "Last good checkpoint: none yet"]);
+    assert_eq!(pointer(&run_dir, "latest"), None);
+}

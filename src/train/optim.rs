@@ -83,31 +83,38 @@ impl<B: Backend> SimpleOptimizer<B> for Adam {
 }
 
 /// Multiply all gradients by `scale`, then clip their global L2 norm to `max_norm` (0 = no clip).
-/// Returns the gradients and their global norm after scaling, before clipping.
+/// Returns the gradients and their global norm after scaling, before clipping, as a one-element
+/// tensor: the clip factor is computed on the device, so no value is read back here (on a GPU a
+/// read would wait for the whole step).
 pub fn scale_and_clip<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: GradientsParams,
     scale: f64,
     max_norm: f64,
-) -> (GradientsParams, f64) {
-    let total = flat_grads(model, &grads)
+) -> (GradientsParams, Tensor<B::InnerBackend, 1>) {
+    let squares = flat_grads(model, &grads)
         .into_iter()
         .map(|g| g.square().sum())
-        .reduce(|acc, s| acc + s)
-        .map(|s| s.into_scalar().elem::<f64>())
-        .unwrap_or(0.0)
-        .sqrt()
-        * scale;
-    let clip = if max_norm > 0.0 && total > max_norm {
-        max_norm / total
-    } else {
-        1.0
+        .reduce(|acc, s| acc + s);
+    let Some(squares) = squares else {
+        return (grads, Tensor::zeros([1], &Default::default()));
     };
-    let factor = scale * clip;
-    if factor == 1.0 {
-        return (grads, total);
+    let norm = squares.sqrt().mul_scalar(scale);
+    if max_norm <= 0.0 {
+        if scale == 1.0 {
+            return (grads, norm);
+        }
+        return (map_grads(model, grads, |g| g.mul_scalar(scale)), norm);
     }
-    (map_grads(model, grads, |g| g.mul_scalar(factor)), total)
+    // scale * min(1, max_norm / norm); a zero norm gives inf, clamped to 1
+    let factor = norm
+        .clone()
+        .recip()
+        .mul_scalar(max_norm)
+        .clamp_max(1.0)
+        .mul_scalar(scale);
+    let grads = map_grads(model, grads, |g| g * factor.clone());
+    (grads, norm)
 }
 
 /// Every gradient of `model`'s parameters, flattened, in the module's own parameter order.

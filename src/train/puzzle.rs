@@ -287,6 +287,7 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
                 supervision_step: None,
                 // one update per step: this loss saw the weights the step started from
                 with_saved_weights: true,
+                deferred_index: None,
             }
             .into());
         }
@@ -307,7 +308,8 @@ impl<B: AutodiffBackend> PuzzleLearner<B> {
             token_accuracy: values[2 + slots..2 + 2 * slots].to_vec(),
             q: has_q.then(|| values[2 + 2 * slots..].to_vec()),
             lr: step.lr,
-            grad_norm: step.grad_norm,
+            // the carry's halting already reads this update's values back; the norm is one more
+            grad_norm: step.grad_norm.into_scalar().elem(),
         })
     }
 
@@ -443,7 +445,8 @@ impl<B: AutodiffBackend> TrainTask<B> for PuzzleTask<B> {
         Ok(())
     }
 
-    fn step(&mut self) -> Result<StepLog> {
+    /// The carry's halting decisions read every update's values back anyway, so the log is ready.
+    fn step(&mut self) -> Result<Option<StepLog>> {
         let log = self.learner.train_step(&self.data, &mut self.rng)?;
         self.puzzles_seen += log.halted as u64;
         let batch = self.learner.config.train.batch_size;
@@ -467,7 +470,7 @@ impl<B: AutodiffBackend> TrainTask<B> for PuzzleTask<B> {
             .cloned()
             .unwrap_or_default();
         fields.insert("puzzles_seen".into(), self.puzzles_seen.into());
-        Ok(StepLog {
+        Ok(Some(StepLog {
             loss: log.lm,
             lr: log.lr,
             grad_norm: log.grad_norm,
@@ -475,7 +478,7 @@ impl<B: AutodiffBackend> TrainTask<B> for PuzzleTask<B> {
             scalars,
             fields,
             message,
-        })
+        }))
     }
 
     fn evaluate(&mut self) -> Result<Evaluation> {

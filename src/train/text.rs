@@ -57,6 +57,68 @@ impl BatchLog {
     }
 }
 
+/// What one batch did, still on the device: [lm, halt, accuracy] of each supervision step, then
+/// the gradient norm (the mean over the batch's updates). Nothing was read back to make it, so a
+/// GPU runs on; [`PendingBatch::resolve`] reads it (the trainer reads many batches at once).
+pub struct PendingBatch<B: Backend> {
+    pub values: Tensor<B, 1>,
+    pub lr: f64,
+    n_sup: usize,
+    halt_weight: f64,
+    supervision: Supervision,
+}
+
+impl<B: Backend> PendingBatch<B> {
+    /// The host numbers, read back now.
+    pub fn resolve(self) -> Result<BatchLog> {
+        let host: Vec<f64> = self
+            .values
+            .clone()
+            .into_data()
+            .convert::<f64>()
+            .to_vec()
+            .expect("floats");
+        self.resolve_from(&host)
+    }
+
+    /// The host numbers from `host`, this batch's values already read back; a [`NonFiniteLoss`]
+    /// when a supervision step's loss is NaN or infinite.
+    pub fn resolve_from(&self, host: &[f64]) -> Result<BatchLog> {
+        let mut log = BatchLog {
+            lr: self.lr,
+            grad_norm: host[3 * self.n_sup],
+            ..BatchLog::default()
+        };
+        for s in 0..self.n_sup {
+            let (lm, halt, accuracy) = (host[3 * s], host[3 * s + 1], host[3 * s + 2]);
+            let total = lm + halt * self.halt_weight;
+            if !total.is_finite() {
+                return Err(NonFiniteLoss {
+                    value: total,
+                    supervision_step: Some(s + 1),
+                    // per-step updates change the weights after supervision step 1
+                    with_saved_weights: s == 0 || self.supervision == Supervision::Accumulate,
+                    deferred_index: None,
+                }
+                .into());
+            }
+            log.lm.push(lm);
+            log.halt.push(halt);
+            log.accuracy.push(accuracy);
+        }
+        Ok(log)
+    }
+
+    /// How many values [`Self::values`] holds.
+    pub fn len(&self) -> usize {
+        3 * self.n_sup + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
 impl<B: AutodiffBackend> TextLearner<B> {
     pub fn new(config: Config, vocab_size: usize, device: &B::Device) -> Self {
         let model = TextLm::<B>::new(&config.model, vocab_size, config.train.seq_len, device);
@@ -93,9 +155,17 @@ impl<B: AutodiffBackend> TextLearner<B> {
         Ok(())
     }
 
+    /// One batch of deep supervision, its numbers read back (see [`Self::train_batch_pending`]).
+    pub fn train_batch(&mut self, batch: LmBatch<B>) -> Result<BatchLog> {
+        self.train_batch_pending(batch)?.resolve()
+    }
+
     /// One batch of deep supervision (see [`Self::train_shard`]); data-parallel, each peer
     /// trains its rows and the gradients are summed before every update.
-    pub fn train_batch(&mut self, batch: LmBatch<B>) -> Result<BatchLog> {
+    pub fn train_batch_pending(
+        &mut self,
+        batch: LmBatch<B>,
+    ) -> Result<PendingBatch<B::InnerBackend>> {
         let rows = batch.inputs.dims()[0];
         let Some(p) = &self.parallel else {
             return self.train_shard(batch, rows, None);
@@ -142,12 +212,16 @@ impl<B: AutodiffBackend> TextLearner<B> {
     /// `batch` holds this peer's rows of a global batch of `rows` rows: losses are weighted by
     /// their share of the global batch and, with a `peer`, summed over all peers with the
     /// gradients before each update.
+    ///
+    /// Alone, nothing is read back from the device; with peers, each update's summed losses are
+    /// (the all-reduce synchronises the devices anyway), and every peer stops together on a
+    /// non-finite one.
     fn train_shard(
         &mut self,
         batch: LmBatch<B>,
         rows: usize,
         peer: Option<&Peer>,
-    ) -> Result<BatchLog> {
+    ) -> Result<PendingBatch<B::InnerBackend>> {
         let n_sup = self.weights.model.n_sup(); // 1 for the transformer baseline
         let supervision = self.config.train.supervision;
         let halt_weight = self.config.train.halt_loss_weight;
@@ -156,7 +230,8 @@ impl<B: AutodiffBackend> TextLearner<B> {
         let mask = self.weights.model.mask(len, &device);
         let chunks = batch.chunks(self.config.train.micro_batch);
         let dtype = compute_dtype(self.config.train.precision);
-        let mut log = BatchLog::default();
+        let (mut lr, mut grad_norm) = (0.0, None);
+        let mut steps: Vec<Tensor<B::InnerBackend, 1>> = Vec::with_capacity(n_sup + 1);
         let mut accumulated = GradientsAccumulator::<TextLm<B>>::new();
         let mut carry: Vec<Option<State<B>>> = vec![None; chunks.len()];
         for s in 0..n_sup {
@@ -193,46 +268,66 @@ impl<B: AutodiffBackend> TextLearner<B> {
                 accumulate_share(&mut step, model, loss.total, share);
                 *carry = Some(out.state.detach());
             }
-            let logged: Vec<f64> = logged
-                .expect("at least one chunk")
-                .into_data()
-                .convert::<f64>()
-                .to_vec()
-                .expect("floats");
-            let (lm, halt, accuracy) = (logged[0], logged[1], logged[2]);
-            let (grads, values) = match peer {
-                Some(peer) => peer.sum(&self.weights.model, step.grads(), &[lm, halt, accuracy])?,
-                None => (step.grads(), vec![lm, halt, accuracy]),
-            };
-            // every peer sees the same sums, so every peer stops here together
-            let total = values[0] + values[1] * halt_weight;
-            if !total.is_finite() {
-                return Err(NonFiniteLoss {
-                    value: total,
-                    supervision_step: Some(s + 1),
-                    // per-step updates change the weights after supervision step 1
-                    with_saved_weights: s == 0 || supervision == Supervision::Accumulate,
+            let logged = logged.expect("at least one chunk");
+            let (grads, logged) = match peer {
+                Some(peer) => {
+                    let host: Vec<f64> = logged
+                        .into_data()
+                        .convert::<f64>()
+                        .to_vec()
+                        .expect("floats");
+                    let (grads, values) = peer.sum(&self.weights.model, step.grads(), &host)?;
+                    // every peer sees the same sums, so every peer stops here together
+                    let total = values[0] + values[1] * halt_weight;
+                    if !total.is_finite() {
+                        return Err(NonFiniteLoss {
+                            value: total,
+                            supervision_step: Some(s + 1),
+                            with_saved_weights: s == 0 || supervision == Supervision::Accumulate,
+                            deferred_index: None,
+                        }
+                        .into());
+                    }
+                    let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+                    (
+                        grads,
+                        Tensor::from_data(TensorData::new(values, [3]), &device),
+                    )
                 }
-                .into());
-            }
-            log.lm.push(values[0]);
-            log.halt.push(values[1]);
-            log.accuracy.push(values[2]);
+                None => (step.grads(), logged),
+            };
+            steps.push(logged);
             match supervision {
                 Supervision::PerStep => {
-                    log.grad_norm += self.update(grads, 1.0, &mut log.lr) / n_sup as f64
+                    let norm = self.update(grads, 1.0, &mut lr).div_scalar(n_sup as f64);
+                    grad_norm = Some(match grad_norm {
+                        Some(sum) => sum + norm,
+                        None => norm,
+                    });
                 }
                 Supervision::Accumulate => accumulated.accumulate(&self.weights.model, grads),
             }
         }
         if supervision == Supervision::Accumulate {
-            log.grad_norm = self.update(accumulated.grads(), 1.0 / n_sup as f64, &mut log.lr);
+            grad_norm = Some(self.update(accumulated.grads(), 1.0 / n_sup as f64, &mut lr));
         }
-        Ok(log)
+        steps.push(grad_norm.expect("at least one update"));
+        Ok(PendingBatch {
+            values: Tensor::cat(steps, 0),
+            lr,
+            n_sup,
+            halt_weight,
+            supervision,
+        })
     }
 
     /// One optimizer update on the run's schedule; returns the gradient norm before clipping.
-    fn update(&mut self, grads: GradientsParams, scale: f64, lr_out: &mut f64) -> f64 {
+    fn update(
+        &mut self,
+        grads: GradientsParams,
+        scale: f64,
+        lr_out: &mut f64,
+    ) -> Tensor<B::InnerBackend, 1> {
         let total = self.config.train.steps * self.updates_per_batch();
         let step = self.weights.update(&self.config.train, total, grads, scale);
         *lr_out = step.lr;
@@ -240,9 +335,36 @@ impl<B: AutodiffBackend> TextLearner<B> {
     }
 }
 
+/// What the trainer logs of one batch.
+fn step_log(log: &BatchLog, tokens: u64) -> StepLog {
+    let loss = log.final_loss();
+    let mut scalars = vec![("perplexity".to_string(), loss.exp())];
+    for (s, l) in log.lm.iter().enumerate() {
+        scalars.push((format!("perplexity_step{}", s + 1), l.exp()));
+    }
+    scalars.push(("halt_loss".into(), mean(&log.halt)));
+    scalars.push(("token_accuracy".into(), *log.accuracy.last().unwrap()));
+    let fields = json!({
+        "loss_per_step": log.lm,
+        "halt_loss": log.halt,
+        "accuracy": log.accuracy,
+    });
+    StepLog {
+        loss,
+        lr: log.lr,
+        grad_norm: log.grad_norm,
+        tokens,
+        scalars,
+        fields: fields.as_object().cloned().unwrap_or_default(),
+        message: format!("loss {loss:.3} ppl {:.2}", loss.exp()),
+    }
+}
+
 /// A language-model run: the learner, the token stream and the validation windows.
 pub struct TextTask<B: AutodiffBackend> {
     learner: TextLearner<B>,
+    /// Batches trained whose numbers are still on the device (read at the next flush).
+    pending: Vec<PendingBatch<B::InnerBackend>>,
     tokenizer: TextTokenizer,
     loader: TokenLoader,
     val_set: EvalSet,
@@ -297,6 +419,7 @@ impl<B: AutodiffBackend> TrainTask<B> for TextTask<B> {
         Ok(Self {
             unigram_ppl: unigram_perplexity(&val_set.windows, tokenizer.vocab_size()),
             learner: TextLearner::new(config.clone(), tokenizer.vocab_size(), device),
+            pending: Vec::new(),
             tokenizer,
             loader,
             val_set,
@@ -348,37 +471,45 @@ impl<B: AutodiffBackend> TrainTask<B> for TextTask<B> {
         self.loader.restore(state.loader)
     }
 
-    fn step(&mut self) -> Result<StepLog> {
-        let c = &self.learner.config.train;
-        let tokens = (c.batch_size * c.seq_len) as u64;
+    fn step(&mut self) -> Result<Option<StepLog>> {
         let windows = self.loader.next_batch()?;
         let batch = self
             .learner
             .weights
             .model
             .batch(&windows, &mut self.noise_rng, &self.device);
-        let log = self.learner.train_batch(batch)?;
-        let loss = log.final_loss();
-        let mut scalars = vec![("perplexity".to_string(), loss.exp())];
-        for (s, l) in log.lm.iter().enumerate() {
-            scalars.push((format!("perplexity_step{}", s + 1), l.exp()));
+        let pending = self.learner.train_batch_pending(batch)?;
+        self.pending.push(pending);
+        Ok(None)
+    }
+
+    /// Every pending batch's numbers in one read from the device.
+    fn flush(&mut self) -> Result<Vec<StepLog>> {
+        if self.pending.is_empty() {
+            return Ok(Vec::new());
         }
-        scalars.push(("halt_loss".into(), mean(&log.halt)));
-        scalars.push(("token_accuracy".into(), *log.accuracy.last().unwrap()));
-        let fields = json!({
-            "loss_per_step": log.lm,
-            "halt_loss": log.halt,
-            "accuracy": log.accuracy,
-        });
-        Ok(StepLog {
-            loss,
-            lr: log.lr,
-            grad_norm: log.grad_norm,
-            tokens,
-            scalars,
-            fields: fields.as_object().cloned().unwrap_or_default(),
-            message: format!("loss {loss:.3} ppl {:.2}", loss.exp()),
-        })
+        let pending = std::mem::take(&mut self.pending);
+        let all = Tensor::cat(pending.iter().map(|p| p.values.clone()).collect(), 0);
+        let host: Vec<f64> = all.into_data().convert::<f64>().to_vec().expect("floats");
+        let c = &self.learner.config.train;
+        let tokens = (c.batch_size * c.seq_len) as u64;
+        let mut at = 0;
+        let mut logs = Vec::with_capacity(pending.len());
+        for (i, p) in pending.iter().enumerate() {
+            let log = p.resolve_from(&host[at..at + p.len()]).map_err(|e| {
+                match e.downcast::<NonFiniteLoss>() {
+                    Ok(n) => NonFiniteLoss {
+                        deferred_index: Some(i),
+                        ..n
+                    }
+                    .into(),
+                    Err(e) => e,
+                }
+            })?;
+            at += p.len();
+            logs.push(step_log(&log, tokens));
+        }
+        Ok(logs)
     }
 
     fn evaluate(&mut self) -> Result<Evaluation> {

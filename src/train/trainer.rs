@@ -15,7 +15,7 @@ use super::weights::Weights;
 use crate::config::Config;
 use crate::files::write_atomic;
 use crate::log::TbWriter;
-use crate::run::{RunDir, RunLock, Which};
+use crate::run::{Checkpoints, RunDir, RunLock, Which};
 use anyhow::{bail, Context, Result};
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::AutodiffBackend;
@@ -45,6 +45,8 @@ pub struct NonFiniteLoss {
     /// Whether the loss was computed with the weights the step started from (those of the latest
     /// checkpoint when one was just saved): then that checkpoint is poisoned too.
     pub with_saved_weights: bool,
+    /// For a flushed log: which of the steps awaiting their logs it was (0 = the oldest).
+    pub deferred_index: Option<usize>,
 }
 
 impl std::fmt::Display for NonFiniteLoss {
@@ -118,8 +120,15 @@ pub trait TrainTask<B: AutodiffBackend>: Sized {
     }
     fn restore(&mut self, state: Self::State) -> Result<()>;
     /// One training step: a batch of deep supervision, or one update of the persistent carry.
+    /// Its log, or None while its numbers are still on the device (read by [`Self::flush`]).
     /// A [`NonFiniteLoss`] error stops the run naming the last good checkpoint.
-    fn step(&mut self) -> Result<StepLog>;
+    fn step(&mut self) -> Result<Option<StepLog>>;
+    /// The logs of the steps that returned None, oldest first, read back together: the loop
+    /// flushes at logging, evaluation and checkpoint steps, so a GPU is waited for once per
+    /// interval, not once per step. A [`NonFiniteLoss`] names the step by `deferred_index`.
+    fn flush(&mut self) -> Result<Vec<StepLog>> {
+        Ok(Vec::new())
+    }
     /// Evaluate the EMA weights.
     fn evaluate(&mut self) -> Result<Evaluation>;
     /// After training (the language model prints its sample when `verbose`).
@@ -253,104 +262,110 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
     let started = Instant::now();
     let start_tokens = state.tokens_seen;
     let mut last = None;
-    // the latest checkpoint has not yet shown a finite loss with its weights (a resumed one is
-    // certified by its first step, a new one by the step after it)
-    let mut uncertified = opts.resume;
+    // The step of the latest checkpoint while it has not yet shown a finite loss with its weights
+    // (a resumed one is certified by its first step, a new one by the step after it).
+    let mut saved_at = opts.resume.then_some(state.step);
 
+    // Steps trained whose logs are not written yet: (step, seconds, the log when it came at once).
+    let mut queued: Vec<(u64, f64, Option<StepLog>)> = Vec::new();
     while state.step < cfg.steps {
         let t0 = Instant::now();
-        let log = task.step().or_else(|e| {
-            let Some(e) = e.downcast_ref::<NonFiniteLoss>() else {
-                return Err(e);
-            };
-            // a checkpoint is good once a loss computed with its weights is finite
-            let good = match (uncertified, e.with_saved_weights) {
-                (true, true) => checkpoints.discard_latest()?,
-                (true, false) => {
-                    checkpoints.certify()?;
-                    checkpoints.resolve(Which::Good)?
-                }
-                (false, _) => checkpoints.resolve(Which::Good)?,
-            };
-            bail!(
-                "loss became {} at step {}{}; stopped. Last good checkpoint: {}",
-                e.value,
-                state.step + 1,
-                e.supervision_step
-                    .map_or(String::new(), |s| format!(" (supervision step {s})")),
-                good.map_or("none yet".into(), |p| p.display().to_string())
-            )
-        })?;
-        if uncertified {
-            checkpoints.certify()?;
-            uncertified = false;
-        }
-        let seconds = t0.elapsed().as_secs_f64();
+        let ready = task
+            .step()
+            .or_else(|e| stop_on_non_finite(e, state.step + 1, &checkpoints, saved_at))?;
         state.step += 1;
-        state.tokens_seen += log.tokens;
-        state.train_seconds += seconds;
         let step = state.step;
-        let tokens_per_sec = log.tokens as f64 / seconds.max(1e-9);
-        if step.is_multiple_of(cfg.log_every) || step == cfg.steps {
-            tb.scalar("train/loss", log.loss, step)?;
-            for (name, value) in &log.scalars {
-                tb.scalar(&format!("train/{name}"), *value, step)?;
-            }
-            tb.scalar("train/learning_rate", log.lr, step)?;
-            tb.scalar("train/grad_norm", log.grad_norm, step)?;
-            tb.scalar("train/tokens_per_sec", tokens_per_sec, step)?;
+        queued.push((step, t0.elapsed().as_secs_f64(), ready));
+        let evaluate = step.is_multiple_of(cfg.eval_every) || step == cfg.steps;
+        let save = step.is_multiple_of(cfg.checkpoint_every) || step == cfg.steps;
+        if !(evaluate || save || step.is_multiple_of(cfg.log_every)) {
+            continue;
         }
-        progress.message(step, format!("{} {tokens_per_sec:.0} tok/s", log.message));
+        // one read of every waiting step's numbers
+        let first = queued[0].0;
+        let mut flushed = task
+            .flush()
+            .or_else(|e| {
+                let index = e
+                    .downcast_ref::<NonFiniteLoss>()
+                    .and_then(|n| n.deferred_index)
+                    .unwrap_or(0);
+                stop_on_non_finite(e, first + index as u64, &checkpoints, saved_at)
+            })?
+            .into_iter();
+        // every loss since the latest checkpoint was finite: its weights are good
+        if saved_at.is_some() {
+            checkpoints.certify()?;
+            saved_at = None;
+        }
+        for (step, seconds, ready) in std::mem::take(&mut queued) {
+            let log = ready
+                .or_else(|| flushed.next())
+                .context("a training step left no log")?;
+            state.tokens_seen += log.tokens;
+            state.train_seconds += seconds;
+            let tokens_per_sec = log.tokens as f64 / seconds.max(1e-9);
+            if step.is_multiple_of(cfg.log_every) || step == cfg.steps {
+                tb.scalar("train/loss", log.loss, step)?;
+                for (name, value) in &log.scalars {
+                    tb.scalar(&format!("train/{name}"), *value, step)?;
+                }
+                tb.scalar("train/learning_rate", log.lr, step)?;
+                tb.scalar("train/grad_norm", log.grad_norm, step)?;
+                tb.scalar("train/tokens_per_sec", tokens_per_sec, step)?;
+            }
+            progress.message(step, format!("{} {tokens_per_sec:.0} tok/s", log.message));
 
-        let mut evaluation = None;
-        let mut is_best = false;
-        if step.is_multiple_of(cfg.eval_every) || step == cfg.steps {
-            let e = task.evaluate()?;
-            for (tag, value) in &e.scalars {
-                tb.scalar(tag, *value, step)?;
+            let mut evaluation = None;
+            let mut is_best = false;
+            let last_step = step == state.step;
+            if last_step && evaluate {
+                let e = task.evaluate()?;
+                for (tag, value) in &e.scalars {
+                    tb.scalar(tag, *value, step)?;
+                }
+                for (tag, text) in &e.texts {
+                    tb.text(tag, text, step)?;
+                }
+                is_best = e
+                    .score
+                    .is_some_and(|s| state.best_score.is_none_or(|b| s > b));
+                if is_best {
+                    state.best_score = e.score;
+                }
+                progress.println(format!("step {step}: {}", e.line));
+                evaluation = Some(e);
             }
-            for (tag, text) in &e.texts {
-                tb.text(tag, text, step)?;
+            let mut line = Map::new();
+            line.insert("step".into(), step.into());
+            line.insert("tokens".into(), state.tokens_seen.into());
+            line.insert("train_seconds".into(), state.train_seconds.into());
+            line.insert("loss".into(), log.loss.into());
+            line.insert("lr".into(), log.lr.into());
+            line.insert("grad_norm".into(), log.grad_norm.into());
+            line.extend(log.fields);
+            if let Some(e) = &evaluation {
+                line.extend(e.fields.clone());
             }
-            is_best = e
-                .score
-                .is_some_and(|s| state.best_score.is_none_or(|b| s > b));
-            if is_best {
-                state.best_score = e.score;
+            writeln!(metrics, "{}", Value::Object(line))
+                .with_context(|| format!("cannot write {}", run.metrics().display()))?;
+            if evaluation.is_some() {
+                last = evaluation;
             }
-            progress.println(format!("step {step}: {}", e.line));
-            evaluation = Some(e);
-        }
-        let mut line = Map::new();
-        line.insert("step".into(), step.into());
-        line.insert("tokens".into(), state.tokens_seen.into());
-        line.insert("train_seconds".into(), state.train_seconds.into());
-        let log_loss = log.loss;
-        line.insert("loss".into(), log.loss.into());
-        line.insert("lr".into(), log.lr.into());
-        line.insert("grad_norm".into(), log.grad_norm.into());
-        line.extend(log.fields);
-        if let Some(e) = &evaluation {
-            line.extend(e.fields.clone());
-        }
-        writeln!(metrics, "{}", Value::Object(line))
-            .with_context(|| format!("cannot write {}", run.metrics().display()))?;
-        if evaluation.is_some() {
-            last = evaluation;
-        }
-        if step.is_multiple_of(cfg.checkpoint_every) || step == cfg.steps || is_best {
-            if !task.weights().finite() {
-                let good = checkpoints.resolve(Which::Good)?;
-                bail!(
-                    "the weights became NaN or infinite at step {step} (the loss before the update was {}); stopped without saving them. Last good checkpoint: {}",
-                    log_loss,
-                    good.map_or("none yet".into(), |p| p.display().to_string())
-                );
+            if last_step && (save || is_best) {
+                if !task.weights().finite() {
+                    let good = checkpoints.resolve(Which::Good)?;
+                    bail!(
+                        "the weights became NaN or infinite at step {step} (the loss before the update was {}); stopped without saving them. Last good checkpoint: {}",
+                        log.loss,
+                        good.map_or("none yet".into(), |p| p.display().to_string())
+                    );
+                }
+                state.updates = Some(task.weights().updates);
+                state.task = task.state();
+                task.weights().save(&checkpoints, step, &state, is_best)?;
+                saved_at = Some(step);
             }
-            state.updates = Some(task.weights().updates);
-            state.task = task.state();
-            task.weights().save(&checkpoints, step, &state, is_best)?;
-            uncertified = true;
         }
         tb.flush()?;
     }
@@ -449,4 +464,33 @@ impl Progress {
             bar.finish();
         }
     }
+}
+
+/// The error that stops a run at a non-finite loss at `step`: a checkpoint whose weights produced
+/// it is discarded (see [`Checkpoints::discard_latest`]) and the good one is named.
+fn stop_on_non_finite<T>(
+    e: anyhow::Error,
+    step: u64,
+    checkpoints: &Checkpoints,
+    saved_at: Option<u64>,
+) -> Result<T> {
+    let Some(e) = e.downcast_ref::<NonFiniteLoss>() else {
+        return Err(e);
+    };
+    // a checkpoint is good once a loss computed with its weights is finite
+    let good = match saved_at {
+        Some(saved) if step == saved + 1 && e.with_saved_weights => checkpoints.discard_latest()?,
+        Some(_) => {
+            checkpoints.certify()?;
+            checkpoints.resolve(Which::Good)?
+        }
+        None => checkpoints.resolve(Which::Good)?,
+    };
+    bail!(
+        "loss became {} at step {step}{}; stopped. Last good checkpoint: {}",
+        e.value,
+        e.supervision_step
+            .map_or(String::new(), |s| format!(" (supervision step {s})")),
+        good.map_or("none yet".into(), |p| p.display().to_string())
+    )
 }

@@ -27,10 +27,10 @@ pub struct Weights<B: AutodiffBackend, M: AutodiffModule<B>> {
 }
 
 /// What one optimizer update did.
-pub struct UpdateLog {
+pub struct UpdateLog<B: Backend> {
     pub lr: f64,
-    /// Global gradient norm after scaling, before clipping.
-    pub grad_norm: f64,
+    /// Global gradient norm after scaling, before clipping: [1], still on the device.
+    pub grad_norm: Tensor<B, 1>,
 }
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> Weights<B, M> {
@@ -62,7 +62,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Weights<B, M> {
         total: u64,
         grads: GradientsParams,
         scale: f64,
-    ) -> UpdateLog {
+    ) -> UpdateLog<B::InnerBackend> {
         let (grads, grad_norm) = scale_and_clip(&self.model, grads, scale, cfg.grad_clip);
         let lr = learning_rate(cfg, self.updates, total);
         self.model = self.optim.step(lr, self.model.clone(), grads);
