@@ -31,6 +31,10 @@ pub fn replace_with<T>(path: &Path, write: impl FnOnce(&Path) -> Result<T>) -> R
                 path.display()
             )
         })?;
+        // the rename itself lives in the folder: without this a power loss can undo it
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            sync_dir(dir)?;
+        }
         Ok(value)
     });
     if written.is_err() {
@@ -38,6 +42,27 @@ pub fn replace_with<T>(path: &Path, write: impl FnOnce(&Path) -> Result<T>) -> R
         let _ = fs::remove_file(&tmp);
     }
     written
+}
+
+/// fsync a folder: the names created, renamed or removed in it become durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot sync folder {}", dir.display()))
+}
+
+/// fsync every file directly in `dir`, then `dir` itself (files written by other code, such
+/// as burn's recorder, which does not sync).
+pub fn sync_tree(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_file() {
+            fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("cannot sync {}", path.display()))?;
+        }
+    }
+    sync_dir(dir)
 }
 
 /// Create (or truncate) `path`, write `bytes` and fsync it.

@@ -154,3 +154,24 @@ fn logs_read_back_once_per_interval_are_the_logs_read_every_step() {
     assert_clean_error(&out, &["at step 2", "Last good checkpoint: none yet"]);
     assert_eq!(pointer(&run_dir, "latest"), None);
 }
+
+#[test]
+fn a_leftover_step_folder_is_rewritten_not_reused() {
+    let dir = temp("leftover");
+    let run_dir = dir.join("run");
+    let mut args = tiny_args(&run_dir, 4);
+    args.extend(sets(&["train.checkpoint_every=2"]));
+    ok(&run(trm().args(&args)));
+    let cks = run_dir.join("checkpoints");
+    let old = std::fs::read(cks.join("step-000004/model.mpk")).unwrap();
+    // step 2 is kept as the good checkpoint; resume from it with another learning rate while
+    // the old step 4 is still on disk
+    assert!(cks.join("step-000002/state.json").exists());
+    std::fs::write(cks.join("latest"), "step-000002").unwrap();
+    ok(&run(trm()
+        .args(["train", "--quiet", "--resume"])
+        .arg(&run_dir)
+        .args(sets(&["train.lr=0.02"]))));
+    let new = std::fs::read(cks.join("step-000004/model.mpk")).unwrap();
+    assert_ne!(old, new, "step 4 kept the weights of the other trajectory");
+}

@@ -12,7 +12,7 @@
 //! computed a finite loss with its weights; until then the previous good one is kept, so a run
 //! whose last update poisoned its weights still has a checkpoint to resume from.
 
-use crate::files::{write_atomic, write_synced};
+use crate::files::{sync_dir, sync_tree, write_atomic, write_synced};
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::prelude::*;
@@ -76,8 +76,10 @@ impl Checkpoints {
         self.root.join(format!("step-{step:06}"))
     }
 
-    /// Write a checkpoint for `step` (unless that exact folder is already complete) and point
-    /// `latest` (and `best` when asked) at it; then remove folders no pointer names.
+    /// Write a checkpoint for `step` and point `latest` (and `best` when asked) at it; then remove
+    /// folders no pointer names. The folder is always written afresh (a leftover one of the same
+    /// step may hold another trajectory's weights), every file and the folder are fsynced before
+    /// the rename, and the rename is synced before a pointer names it.
     pub fn save<B, M, E, O, S>(
         &self,
         step: u64,
@@ -97,28 +99,28 @@ impl Checkpoints {
         fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create {}", self.root.display()))?;
         let dir = self.step_dir(step);
-        if !dir.join("state.json").exists() {
-            let tmp = self
-                .root
-                .join(format!(".tmp-step-{step:06}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&tmp);
-            fs::create_dir_all(&tmp)?;
-            let rec = Rec::new();
-            let err = |what: &str| format!("cannot write {what} checkpoint in {}", tmp.display());
-            rec.record(model.clone().into_record(), tmp.join("model"))
-                .with_context(|| err("model"))?;
-            rec.record(ema.clone().into_record(), tmp.join("ema"))
-                .with_context(|| err("EMA"))?;
-            rec.record(optim, tmp.join("optim"))
-                .with_context(|| err("optimizer"))?;
-            write_synced(
-                &tmp.join("state.json"),
-                serde_json::to_string_pretty(state)?.as_bytes(),
-            )?;
-            let _ = fs::remove_dir_all(&dir);
-            fs::rename(&tmp, &dir)
-                .with_context(|| format!("cannot move checkpoint into {}", dir.display()))?;
-        }
+        let tmp = self
+            .root
+            .join(format!(".tmp-step-{step:06}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp)?;
+        let rec = Rec::new();
+        let err = |what: &str| format!("cannot write {what} checkpoint in {}", tmp.display());
+        rec.record(model.clone().into_record(), tmp.join("model"))
+            .with_context(|| err("model"))?;
+        rec.record(ema.clone().into_record(), tmp.join("ema"))
+            .with_context(|| err("EMA"))?;
+        rec.record(optim, tmp.join("optim"))
+            .with_context(|| err("optimizer"))?;
+        write_synced(
+            &tmp.join("state.json"),
+            serde_json::to_string_pretty(state)?.as_bytes(),
+        )?;
+        sync_tree(&tmp)?;
+        let _ = fs::remove_dir_all(&dir);
+        fs::rename(&tmp, &dir)
+            .with_context(|| format!("cannot move checkpoint into {}", dir.display()))?;
+        sync_dir(&self.root)?;
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         self.point(Which::Latest, &name)?;
         if best {
@@ -154,9 +156,11 @@ impl Checkpoints {
             &tmp.join("state.json"),
             serde_json::to_string_pretty(state)?.as_bytes(),
         )?;
+        sync_tree(&tmp)?;
         let _ = fs::remove_dir_all(&dir);
         fs::rename(&tmp, &dir)
             .with_context(|| format!("cannot move checkpoint into {}", dir.display()))?;
+        sync_dir(&self.root)?;
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         self.point(Which::Latest, &name)?;
         Ok(dir)
