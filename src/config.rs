@@ -442,6 +442,31 @@ impl Config {
                 bail!("{name} must be at least 1");
             }
         }
+        if m.ffn_multiple == 0 {
+            bail!("model.ffn_multiple must be at least 1");
+        }
+        let positive = |name: &str, v: f64| -> Result<()> {
+            if !(v.is_finite() && v > 0.0) {
+                bail!("{name} must be a positive number, got {v}");
+            }
+            Ok(())
+        };
+        positive("model.expansion", m.expansion)?;
+        positive("model.rope_theta", m.rope_theta)?;
+        for (name, v) in [("train.beta1", t.beta1), ("train.beta2", t.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                bail!("{name} must be in [0, 1), got {v}");
+            }
+        }
+        for (name, v) in [
+            ("train.weight_decay", t.weight_decay),
+            ("train.grad_clip", t.grad_clip),
+            ("train.halt_loss_weight", t.halt_loss_weight),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                bail!("{name} must be a number >= 0, got {v}");
+            }
+        }
         if m.mixer == Mixer::MlpT && m.head == Head::Causal && !self.is_puzzle() {
             bail!("model.mixer = \"mlp_t\" mixes the whole sequence and cannot be causal: use it for puzzles, not the language model");
         }

@@ -175,3 +175,57 @@ fn a_leftover_step_folder_is_rewritten_not_reused() {
     let new = std::fs::read(cks.join("step-000004/model.mpk")).unwrap();
     assert_ne!(old, new, "step 4 kept the weights of the other trajectory");
 }
+
+#[test]
+fn hostile_values_end_in_one_error_line_and_leave_nothing_behind() {
+    let dir = temp("hostile");
+    let run_dir = dir.join("run");
+    for (set, needle) in [
+        ("model.ffn_multiple=0", "model.ffn_multiple"),
+        ("model.expansion=-1", "model.expansion"),
+        ("model.expansion=nan", "NaN"),
+        ("model.rope_theta=0", "model.rope_theta"),
+        ("train.beta1=1.5", "train.beta1"),
+        ("train.grad_clip=-1", "train.grad_clip"),
+        ("train.weight_decay=inf", "train.weight_decay"),
+    ] {
+        let mut args = tiny_args(&run_dir, 2);
+        args.extend(sets(&[set]));
+        let out = run(trm().args(&args));
+        assert_clean_error(&out, &[needle]);
+        assert!(
+            !run_dir.exists(),
+            "{set}: a refused start created the run folder"
+        );
+    }
+    // generators with an attempt budget end in an error instead of looping or panicking
+    let out = run(trm()
+        .args([
+            "data",
+            "maze",
+            "--side",
+            "5",
+            "--min-path",
+            "8",
+            "--count",
+            "1",
+            "--out",
+        ])
+        .arg(dir.join("m.csv")));
+    assert_clean_error(&out, &["5x5", "8 cells"]);
+    let out = run(trm()
+        .args([
+            "data",
+            "sudoku",
+            "--count",
+            "1",
+            "--max-blanks",
+            "5",
+            "--min-rating",
+            "1",
+        ])
+        .arg("--out")
+        .arg(dir.join("s.csv")));
+    assert_clean_error(&out, &["rated 1 or more"]);
+    assert!(!dir.join("m.csv").exists() && !dir.join("s.csv").exists());
+}

@@ -19,7 +19,7 @@ fn preset(name: &str) -> Config {
 fn sudoku_signature_is_invariant_under_every_shuffle() {
     let mut rng = Rng::new(5);
     for _ in 0..20 {
-        let (p, s, _) = sudoku::generate(&mut rng, 0, Some(45));
+        let (p, s, _) = sudoku::generate(&mut rng, 0, Some(45)).unwrap();
         let sig = sudoku::signature(&p);
         for _ in 0..50 {
             let (q, _) = sudoku::shuffle(&p, &s, &mut rng);
@@ -36,7 +36,7 @@ fn sudoku_signature_is_invariant_under_every_shuffle() {
 fn maze_canonical_form_is_the_same_for_all_eight_symmetries() {
     let mut rng = Rng::new(6);
     for _ in 0..20 {
-        let (q, _) = maze::generate(&mut rng, 9, 12);
+        let (q, _) = maze::generate(&mut rng, 9, 12).unwrap();
         let canon = maze::canonical(&q, 9);
         for k in 0..8 {
             assert_eq!(maze::canonical(&dihedral(&q, 9, k), 9), canon);
@@ -53,7 +53,11 @@ fn sudoku_training(cfg: &Config) -> Vec<[u8; 81]> {
     let mut rng = cfg.puzzle.generation_rng(0);
     let blanks = Some(cfg.puzzle.max_blanks).filter(|&b| b > 0);
     (0..cfg.puzzle.generate_train)
-        .map(|_| sudoku::generate(&mut rng, cfg.puzzle.min_rating, blanks).0)
+        .map(|_| {
+            sudoku::generate(&mut rng, cfg.puzzle.min_rating, blanks)
+                .unwrap()
+                .0
+        })
         .collect()
 }
 
@@ -106,7 +110,7 @@ fn no_maze_cpu_test_or_validation_maze_can_be_drawn_in_training() {
     let mut rng = cfg.puzzle.generation_rng(0);
     let training: HashSet<Vec<u8>> = (0..cfg.puzzle.generate_train)
         .map(|_| {
-            let (q, a) = maze::generate(&mut rng, side, cfg.puzzle.maze_min_path);
+            let (q, a) = maze::generate(&mut rng, side, cfg.puzzle.maze_min_path).unwrap();
             maze::canonical(&maze::to_example(&q, &a).unwrap().inputs, side)
         })
         .collect();
@@ -147,7 +151,7 @@ fn a_training_csv_subset_is_random_seeded_and_validation_rows_are_held_out() {
     let mut csv = String::from("source,question,answer,rating\n");
     let mut all = Vec::new();
     for i in 0..60 {
-        let (p, s, _) = sudoku::generate(&mut rng, 0, Some(30));
+        let (p, s, _) = sudoku::generate(&mut rng, 0, Some(30)).unwrap();
         let show = |g: &[u8; 81]| {
             g.iter()
                 .map(|&d| if d == 0 { '.' } else { (b'0' + d) as char })

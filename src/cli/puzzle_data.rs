@@ -75,15 +75,15 @@ pub fn sudoku(a: SudokuArgs) -> Result<()> {
     let mut rng = Rng::new(a.seed);
     let rows: Vec<PuzzleRow> = (0..a.count)
         .map(|_| {
-            let (p, s, rating) = sudoku::generate(&mut rng, a.min_rating, a.max_blanks);
-            PuzzleRow {
+            let (p, s, rating) = sudoku::generate(&mut rng, a.min_rating, a.max_blanks)?;
+            Ok(PuzzleRow {
                 source: "trm-generated".into(),
                 question: sudoku::format(&p),
                 answer: sudoku::format(&s),
                 rating: rating as f64,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     write_csv(&a.out, &rows)?;
     let mean = rows.iter().map(|r| r.rating).sum::<f64>() / rows.len() as f64;
     println!(
@@ -102,15 +102,15 @@ pub fn maze(a: MazeArgs) -> Result<()> {
     let mut rng = Rng::new(a.seed);
     let rows: Vec<PuzzleRow> = (0..a.count)
         .map(|_| {
-            let (q, ans) = maze::generate(&mut rng, a.side, a.min_path);
-            PuzzleRow {
+            let (q, ans) = maze::generate(&mut rng, a.side, a.min_path)?;
+            Ok(PuzzleRow {
                 source: "trm-generated".into(),
                 question: String::from_utf8_lossy(&q).into_owned(),
                 answer: String::from_utf8_lossy(&ans).into_owned(),
                 rating: 0.0,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     write_csv(&a.out, &rows)?;
     println!(
         "wrote {}: {} mazes of {}x{} with shortest path > {}",

@@ -201,7 +201,7 @@ pub fn disjoint<T, K: Eq + Hash>(
     count: usize,
     taken: &mut HashSet<K>,
     key: impl Fn(&T) -> K,
-    mut next: impl FnMut() -> T,
+    mut next: impl FnMut() -> Result<T>,
     what: &str,
 ) -> Result<(Vec<T>, usize)> {
     let budget = 10 * count + 100;
@@ -211,7 +211,7 @@ pub fn disjoint<T, K: Eq + Hash>(
         if out.len() + dropped >= budget {
             bail!("could not generate {count} {what} puzzles that training cannot show ({dropped} of {budget} tries collided): generate fewer or more varied puzzles");
         }
-        let item = next();
+        let item = next()?;
         if taken.insert(key(&item)) {
             out.push(item);
         } else {

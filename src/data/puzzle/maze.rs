@@ -183,25 +183,23 @@ pub fn check_size(side: usize, min_path: usize) -> Result<()> {
 /// Mazes whose best route is not unique are rejected (paths are counted by BFS), so the answer
 /// is well-defined; `check_answer` nevertheless accepts any shortest path. The border is wall.
 ///
-/// # Panics
-/// If `side < 5`, or if no maze fits after many tries (`min_path` too large for the side: a
-/// side-30 maze rarely has a shortest path over ~250 cells).
-pub fn generate(rng: &mut Rng, side: usize, min_path: usize) -> (Vec<u8>, Vec<u8>) {
-    assert!(
-        side >= 5,
-        "maze: side {side} is too small (need at least 5)"
-    );
+/// An error if `side < 5`, or if no maze fits after many tries (`min_path` too large for the
+/// side: a side-30 maze rarely has a shortest path over ~250 cells).
+pub fn generate(rng: &mut Rng, side: usize, min_path: usize) -> Result<(Vec<u8>, Vec<u8>)> {
+    if side < 5 {
+        bail!("maze side {side} is too small: it must be at least 5");
+    }
     for _ in 0..MAX_ATTEMPTS {
         let grid = carve(rng, side);
         let open: Vec<usize> = (0..grid.len()).filter(|&i| grid[i] == OPEN).collect();
         for _ in 0..STARTS_PER_MAZE {
             let start = open[rng.below(open.len() as u64) as usize];
             if let Some(maze) = place(rng, &grid, side, start, min_path) {
-                return maze;
+                return Ok(maze);
             }
         }
     }
-    panic!("maze: no {side}x{side} maze with a shortest path over {min_path} cells found");
+    bail!("no {side}x{side} maze with a unique shortest path over {min_path} cells found in {MAX_ATTEMPTS} tries: lower the minimum path or enlarge the side")
 }
 
 /// The single cell holding `ch`, if there is exactly one.
@@ -368,14 +366,19 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
     let generator = |stream: u64| {
         let mut rng = cfg.generation_rng(stream);
         move || {
-            let (q, a) = generate(&mut rng, cfg.maze_side, cfg.maze_min_path);
-            to_example(&q, &a).expect("a generated maze is valid")
+            let (q, a) = generate(&mut rng, cfg.maze_side, cfg.maze_min_path)?;
+            to_example(&q, &a)
         }
     };
     let (train, csv_val) = if cfg.train.is_empty() {
         let mut next = generator(0);
         let count = limit(cfg.generate_train, cfg.train_limit);
-        ((0..count).map(|_| next()).collect::<Vec<Example>>(), None)
+        (
+            (0..count)
+                .map(|_| next())
+                .collect::<Result<Vec<Example>>>()?,
+            None,
+        )
     } else {
         let rows = read_examples(&cfg.train)?;
         let (train, val) = split_rows(
@@ -497,7 +500,9 @@ mod tests {
         let mut rng = Rng::new(7);
         let n = 200;
         let t = Instant::now();
-        let mazes: Vec<_> = (0..n).map(|_| generate(&mut rng, 30, 110)).collect();
+        let mazes: Vec<_> = (0..n)
+            .map(|_| generate(&mut rng, 30, 110).unwrap())
+            .collect();
         let secs = t.elapsed().as_secs_f64();
         let mut lengths: Vec<usize> = Vec::new();
         for (question, answer) in &mazes {
@@ -513,7 +518,7 @@ mod tests {
             lengths[n - 1]
         );
         assert_ne!(mazes[0], mazes[1]);
-        assert_eq!(generate(&mut Rng::new(7), 30, 110), mazes[0]);
+        assert_eq!(generate(&mut Rng::new(7), 30, 110).unwrap(), mazes[0]);
     }
 
     #[test]
@@ -529,7 +534,7 @@ mod tests {
             (31, 150),
         ] {
             for _ in 0..50 {
-                let (question, answer) = generate(&mut rng, side, min_path);
+                let (question, answer) = generate(&mut rng, side, min_path).unwrap();
                 check_generated(&question, &answer, side, min_path);
             }
         }
@@ -539,7 +544,7 @@ mod tests {
     fn damaged_answers_fail() {
         let mut rng = Rng::new(9);
         for _ in 0..20 {
-            let (question, answer) = generate(&mut rng, 30, 110);
+            let (question, answer) = generate(&mut rng, 30, 110).unwrap();
             let path: Vec<usize> = (0..answer.len()).filter(|&i| answer[i] == PATH).collect();
             // One path cell missing.
             let mut missing = answer.clone();
@@ -616,7 +621,7 @@ mod tests {
     fn augmented_mazes_stay_valid() {
         let mut rng = Rng::new(10);
         for side in [30, 12] {
-            let (question, answer) = generate(&mut rng, side, side * 2);
+            let (question, answer) = generate(&mut rng, side, side * 2).unwrap();
             let ex = to_example(&question, &answer).unwrap();
             for k in 0..8 {
                 let aug = augment(&ex, side, k);
@@ -632,7 +637,7 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_reject_bad_characters() {
-        let (question, answer) = generate(&mut Rng::new(11), 9, 8);
+        let (question, answer) = generate(&mut Rng::new(11), 9, 8).unwrap();
         let ex = to_example(&question, &answer).unwrap();
         assert_eq!(ex.puzzle_id, 0);
         assert!(ex.inputs.iter().all(|&t| (1..=4).contains(&t)));

@@ -536,20 +536,30 @@ fn remove_clues(solution: &[u8; 81], rng: &mut Rng, max_blanks: Option<usize>) -
 /// minimal puzzles (no `max_blanks`, ~24 givens, ~0.3 ms each): 53% rate 0, 8% rate 10 or
 /// more, 1.5% 20 or more, 0.13% 50 or more, 0.01% 100 or more; so min_rating 20 costs ~15 ms
 /// per puzzle and 50 ~350 ms. With `max_blanks` set the rating is almost always 0.
+///
+/// Gives up with an error after [`MAX_TRIES`] puzzles below `min_rating` (about 6 s): a rating
+/// the settings cannot reach (with `max_blanks` almost every puzzle rates 0) ends, not hangs.
 pub fn generate(
     rng: &mut Rng,
     min_rating: u64,
     max_blanks: Option<usize>,
-) -> ([u8; 81], [u8; 81], u64) {
-    loop {
+) -> Result<([u8; 81], [u8; 81], u64)> {
+    for _ in 0..MAX_TRIES {
         let solution = random_solution(rng);
         let puzzle = remove_clues(&solution, rng, max_blanks);
         let rating = rate(&puzzle);
         if rating >= min_rating {
-            return (puzzle, solution, rating);
+            return Ok((puzzle, solution, rating));
         }
     }
+    bail!(
+        "no Sudoku rated {min_rating} or more found in {MAX_TRIES} tries{}: lower the minimum rating",
+        max_blanks.map_or(String::new(), |b| format!(" with at most {b} blanks (such easy puzzles almost always rate 0)"))
+    )
 }
+
+/// Puzzles [`generate`] tries before it gives up on `min_rating`.
+pub const MAX_TRIES: usize = 20_000;
 
 /// A random permutation of 0..N.
 fn permutation<const N: usize>(rng: &mut Rng) -> [usize; N] {
@@ -784,14 +794,17 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
         let mut rng = cfg.generation_rng(stream);
         let blanks = (cfg.max_blanks > 0).then_some(cfg.max_blanks);
         move || {
-            let (p, s, _) = generate(&mut rng, cfg.min_rating, blanks);
-            (p, s)
+            let (p, s, _) = generate(&mut rng, cfg.min_rating, blanks)?;
+            Ok((p, s))
         }
     };
     let (train, csv_val) = if cfg.train.is_empty() {
         let mut next = generator(0);
         let count = limit(cfg.generate_train, cfg.train_limit);
-        ((0..count).map(|_| next()).collect::<Vec<Pair>>(), None)
+        (
+            (0..count).map(|_| next()).collect::<Result<Vec<Pair>>>()?,
+            None,
+        )
     } else {
         let rows = read_pairs(&cfg.train)?;
         let (train, val) = split_rows(
@@ -894,7 +907,7 @@ mod tests {
         assert!(parse(&PUZZLE.replace('5', "x")).is_err());
         let mut rng = Rng::new(3);
         for _ in 0..20 {
-            let (p, s, _) = generate(&mut rng, 0, None);
+            let (p, s, _) = generate(&mut rng, 0, None).unwrap();
             assert_eq!(parse(&format(&p)).unwrap(), p);
             assert_eq!(parse(&format(&s)).unwrap(), s);
         }
@@ -950,7 +963,9 @@ mod tests {
         let mut rng = Rng::new(2024);
         let n = 2000;
         let start = Instant::now();
-        let puzzles: Vec<_> = (0..n).map(|_| generate(&mut rng, 0, None)).collect();
+        let puzzles: Vec<_> = (0..n)
+            .map(|_| generate(&mut rng, 0, None).unwrap())
+            .collect();
         let secs = start.elapsed().as_secs_f64();
         let mut ratings = Vec::new();
         for (puzzle, solution, rating) in &puzzles {
@@ -976,20 +991,20 @@ mod tests {
         );
         // Different seeds give different puzzles; the same seed the same ones.
         assert_ne!(puzzles[0].0, puzzles[1].0);
-        assert_eq!(generate(&mut Rng::new(2024), 0, None), puzzles[0]);
+        assert_eq!(generate(&mut Rng::new(2024), 0, None).unwrap(), puzzles[0]);
     }
 
     #[test]
     fn max_blanks_and_min_rating_are_respected() {
         let mut rng = Rng::new(5);
         for _ in 0..50 {
-            let (puzzle, solution, _) = generate(&mut rng, 0, Some(10));
+            let (puzzle, solution, _) = generate(&mut rng, 0, Some(10)).unwrap();
             assert_eq!(puzzle.iter().filter(|&&d| d == 0).count(), 10);
             assert_eq!(count_solutions(&puzzle, 2), 1);
             assert!(is_valid_solution(&puzzle, &solution));
         }
         for _ in 0..5 {
-            let (puzzle, _, rating) = generate(&mut rng, 4, None);
+            let (puzzle, _, rating) = generate(&mut rng, 4, None).unwrap();
             assert!(rating >= 4);
             assert_eq!(rate(&puzzle), rating);
         }
