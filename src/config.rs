@@ -445,6 +445,16 @@ impl Config {
         if m.ffn_multiple == 0 {
             bail!("model.ffn_multiple must be at least 1");
         }
+        let sample = &self.sample;
+        if !(sample.temperature.is_finite() && sample.temperature >= 0.0) {
+            bail!(
+                "sample.temperature must be a number >= 0 (0 = greedy), got {}",
+                sample.temperature
+            );
+        }
+        if !(sample.top_p > 0.0 && sample.top_p <= 1.0) {
+            bail!("sample.top_p must be in (0, 1], got {}", sample.top_p);
+        }
         let positive = |name: &str, v: f64| -> Result<()> {
             if !(v.is_finite() && v > 0.0) {
                 bail!("{name} must be a positive number, got {v}");

@@ -789,3 +789,32 @@ fn bad_jsonl_is_an_error_naming_file_and_line() {
         "no output or temporary file left"
     );
 }
+
+#[test]
+fn every_parquet_compression_and_dictionary_strings_read_as_written() {
+    let dir = temp("compressions");
+    let rows = [
+        Some("first row"),
+        None,
+        Some("dritte Zeile, ünïcödé"),
+        Some("4"),
+    ];
+    for codec in ["none", "snappy", "gzip", "brotli", "lz4", "zstd"] {
+        for dictionary in [false, true] {
+            let path = dir.join(format!("{codec}-{dictionary}.parquet"));
+            python(
+                "arr = pa.array(data['rows'], type=pa.string())
+if data['dict']:
+    arr = arr.dictionary_encode()
+pq.write_table(pa.table({'text': arr}), data['path'], compression=data['codec'])",
+                json!({"path": path, "rows": rows, "codec": codec, "dict": dictionary}),
+            );
+            assert_eq!(
+                read_all(&path, "text", 0),
+                owned(&rows),
+                "{codec}, dictionary column {dictionary}"
+            );
+            assert_eq!(read_all(&path, "text", 2), owned(&rows[2..]));
+        }
+    }
+}

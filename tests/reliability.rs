@@ -229,3 +229,55 @@ fn hostile_values_end_in_one_error_line_and_leave_nothing_behind() {
     assert_clean_error(&out, &["rated 1 or more"]);
     assert!(!dir.join("m.csv").exists() && !dir.join("s.csv").exists());
 }
+
+#[test]
+fn a_damaged_metrics_line_costs_only_itself_on_resume() {
+    let dir = temp("metrics-utf8");
+    let run_dir = dir.join("run");
+    let mut args = tiny_args(&run_dir, 4);
+    args.extend(sets(&["train.checkpoint_every=2"]));
+    ok(&run(trm().args(&args)));
+    let path = run_dir.join("metrics.jsonl");
+    let mut bytes = std::fs::read(&path).unwrap();
+    // one invalid UTF-8 byte inside the first line
+    let at = bytes.iter().position(|&b| b == b'"').unwrap() + 1;
+    bytes.insert(at, 0xFF);
+    std::fs::write(&path, &bytes).unwrap();
+    ok(&run(trm()
+        .args(["train", "--quiet", "--resume"])
+        .arg(&run_dir)
+        .args(sets(&["train.steps=6"]))));
+    let after = std::fs::read(&path).unwrap();
+    let lines: Vec<&[u8]> = after
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        6,
+        "steps 1-4 kept (the damaged one too), 5-6 appended"
+    );
+    assert!(lines[0].contains(&0xFF));
+}
+
+#[test]
+fn sampling_settings_that_mean_nothing_are_refused() {
+    let dir = temp("sampling-values");
+    let run_dir = dir.join("run");
+    ok(&run(trm().args(tiny_args(&run_dir, 2))));
+    for (flag, value, needle) in [
+        ("--temperature", "nan", "--temperature"),
+        ("--temperature", "-1", "--temperature"),
+        ("--top-p", "0", "--top-p"),
+        ("--halt-threshold", "2", "--halt-threshold"),
+    ] {
+        let out = run(trm()
+            .args(["sample", "--checkpoint"])
+            .arg(&run_dir)
+            .arg(format!("{flag}={value}")));
+        assert_clean_error(&out, &[needle]);
+    }
+    let mut args = tiny_args(&dir.join("other"), 2);
+    args.extend(sets(&["sample.temperature=nan"]));
+    assert_clean_error(&run(trm().args(&args)), &["sample.temperature"]);
+}

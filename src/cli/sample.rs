@@ -76,7 +76,16 @@ impl OnBackend for Job {
 
 pub fn run(args: SampleArgs) -> Result<()> {
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {
-        bail!("--top-p must be in (0, 1]");
+        bail!("--top-p must be in (0, 1], got {}", args.top_p);
+    }
+    if !(args.temperature.is_finite() && args.temperature >= 0.0) {
+        bail!(
+            "--temperature must be a number >= 0 (0 = greedy), got {}",
+            args.temperature
+        );
+    }
+    if let Some(t) = args.halt_threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+        bail!("--halt-threshold must be in [0, 1], got {t}");
     }
     let prompt = match &args.prompt_file {
         Some(path) => std::fs::read_to_string(path)

@@ -124,7 +124,16 @@ impl TextRows {
                 None => return Ok(None),
                 Some(Err(e)) => return Err(unreadable(&self.path, e)),
                 Some(Ok(batch)) => {
-                    self.batch = Some(batch.column(0).clone());
+                    let column = batch.column(0).clone();
+                    // a dictionary of strings (a categorical column) as the plain strings
+                    let column = match column.data_type() {
+                        DataType::Dictionary(_, _) => {
+                            arrow::compute::cast(&column, &DataType::Utf8)
+                                .map_err(|e| unreadable(&self.path, e))?
+                        }
+                        _ => column,
+                    };
+                    self.batch = Some(column);
                     self.pos = 0;
                 }
             }
@@ -154,8 +163,11 @@ fn open_column(
             names.join(", ")
         );
     };
+    let string =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
     match field.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok((builder, index)),
+        t if string(t) => Ok((builder, index)),
+        DataType::Dictionary(_, values) if string(values) => Ok((builder, index)),
         other => bail!(
             "{}: column '{column}' is {other}, not a string column",
             path.display()

@@ -96,31 +96,20 @@ impl Checkpoints {
         O: Record<B>,
         S: Serialize,
     {
-        fs::create_dir_all(&self.root)
-            .with_context(|| format!("cannot create {}", self.root.display()))?;
-        let dir = self.step_dir(step);
-        let tmp = self
-            .root
-            .join(format!(".tmp-step-{step:06}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp)?;
-        let rec = Rec::new();
-        let err = |what: &str| format!("cannot write {what} checkpoint in {}", tmp.display());
-        rec.record(model.clone().into_record(), tmp.join("model"))
-            .with_context(|| err("model"))?;
-        rec.record(ema.clone().into_record(), tmp.join("ema"))
-            .with_context(|| err("EMA"))?;
-        rec.record(optim, tmp.join("optim"))
-            .with_context(|| err("optimizer"))?;
-        write_synced(
-            &tmp.join("state.json"),
-            serde_json::to_string_pretty(state)?.as_bytes(),
-        )?;
-        sync_tree(&tmp)?;
-        let _ = fs::remove_dir_all(&dir);
-        fs::rename(&tmp, &dir)
-            .with_context(|| format!("cannot move checkpoint into {}", dir.display()))?;
-        sync_dir(&self.root)?;
+        let dir = self.write_step(step, |tmp| {
+            let rec = Rec::new();
+            let err = |what: &str| format!("cannot write {what} checkpoint in {}", tmp.display());
+            rec.record(model.clone().into_record(), tmp.join("model"))
+                .with_context(|| err("model"))?;
+            rec.record(ema.clone().into_record(), tmp.join("ema"))
+                .with_context(|| err("EMA"))?;
+            rec.record(optim, tmp.join("optim"))
+                .with_context(|| err("optimizer"))?;
+            write_synced(
+                &tmp.join("state.json"),
+                serde_json::to_string_pretty(state)?.as_bytes(),
+            )
+        })?;
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         self.point(Which::Latest, &name)?;
         if best {
@@ -139,6 +128,26 @@ impl Checkpoints {
         model: &M,
         state: &S,
     ) -> Result<PathBuf> {
+        let dir = self.write_step(step, |tmp| {
+            for name in ["model", "ema"] {
+                Rec::new()
+                    .record(model.clone().into_record(), tmp.join(name))
+                    .with_context(|| format!("cannot write {name}.mpk in {}", tmp.display()))?;
+            }
+            write_synced(
+                &tmp.join("state.json"),
+                serde_json::to_string_pretty(state)?.as_bytes(),
+            )
+        })?;
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        self.point(Which::Latest, &name)?;
+        Ok(dir)
+    }
+
+    /// The folder of checkpoint `step`, written afresh by `fill` into a temporary folder: every
+    /// file and the folder are fsynced, then it replaces any folder of that step and the rename
+    /// is synced.
+    fn write_step(&self, step: u64, fill: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
         fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create {}", self.root.display()))?;
         let dir = self.step_dir(step);
@@ -147,22 +156,12 @@ impl Checkpoints {
             .join(format!(".tmp-step-{step:06}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp)?;
-        for name in ["model", "ema"] {
-            Rec::new()
-                .record(model.clone().into_record(), tmp.join(name))
-                .with_context(|| format!("cannot write {name}.mpk in {}", tmp.display()))?;
-        }
-        write_synced(
-            &tmp.join("state.json"),
-            serde_json::to_string_pretty(state)?.as_bytes(),
-        )?;
+        fill(&tmp)?;
         sync_tree(&tmp)?;
         let _ = fs::remove_dir_all(&dir);
         fs::rename(&tmp, &dir)
             .with_context(|| format!("cannot move checkpoint into {}", dir.display()))?;
         sync_dir(&self.root)?;
-        let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        self.point(Which::Latest, &name)?;
         Ok(dir)
     }
 

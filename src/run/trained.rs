@@ -97,8 +97,17 @@ pub fn load_trained_puzzle<B: Backend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<TrainedPuzzle<B>> {
+    load_puzzle_with(path, device, PuzzleData::load)
+}
+
+/// A puzzle run's EMA model with the data `data` gives for its `puzzle.*` settings.
+fn load_puzzle_with<B: Backend>(
+    path: &Path,
+    device: &B::Device,
+    data: impl FnOnce(&crate::config::PuzzleConfig) -> Result<PuzzleData>,
+) -> Result<TrainedPuzzle<B>> {
     let (checkpoint, config) = puzzle_run(path)?;
-    let data = PuzzleData::load(&config.puzzle)?;
+    let data = data(&config.puzzle)?;
     let model = PuzzleModel::for_data(&config, &data, device);
     let model = checkpoint::load_module(model, &checkpoint, "ema", device)?;
     Ok(TrainedPuzzle {
@@ -125,16 +134,7 @@ pub fn puzzle_run(path: &Path) -> Result<(PathBuf, Config)> {
 /// A trained or imported puzzle model (EMA weights) for answering puzzles of a CSV: its data
 /// is neither read nor generated, only its shapes are taken (Sudoku and Maze).
 pub fn load_puzzle_solver<B: Backend>(path: &Path, device: &B::Device) -> Result<TrainedPuzzle<B>> {
-    let (checkpoint, config) = puzzle_run(path)?;
-    let data = PuzzleData::shapes(&config.puzzle)?;
-    let model = PuzzleModel::for_data(&config, &data, device);
-    let model = checkpoint::load_module(model, &checkpoint, "ema", device)?;
-    Ok(TrainedPuzzle {
-        config,
-        data,
-        model,
-        checkpoint,
-    })
+    load_puzzle_with(path, device, PuzzleData::shapes)
 }
 
 /// A trained ARC solver (EMA weights) with the folder built by `trm data arc` it was trained on.

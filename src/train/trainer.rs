@@ -397,19 +397,26 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
 
 /// Open metrics.jsonl for appending, first dropping lines past `resume_step` (a resumed run
 /// then reads as one uninterrupted run).
+/// metrics.jsonl for appending, without the lines of steps after `resume_step` (a resume redoes
+/// them). Lines are kept byte for byte: a damaged line (invalid UTF-8, cut JSON) of an earlier
+/// step cannot cost the rest of the history; only lines that name a later step go.
 fn open_metrics(path: &Path, resume_step: u64) -> Result<std::fs::File> {
-    let kept: String = std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|line| {
-            serde_json::from_str::<Value>(line)
-                .ok()
-                .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
-                .is_some_and(|s| s <= resume_step)
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    write_atomic(path, kept.as_bytes())?;
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut kept = Vec::with_capacity(bytes.len());
+    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let step = serde_json::from_slice::<Value>(line)
+            .ok()
+            .and_then(|v| v.get("step").and_then(|s| s.as_u64()));
+        if step.is_none_or(|s| s <= resume_step) {
+            kept.extend_from_slice(line);
+            kept.push(b'\n');
+        }
+    }
+    write_atomic(path, &kept)?;
     std::fs::OpenOptions::new()
         .append(true)
         .open(path)

@@ -9,11 +9,10 @@ use std::collections::VecDeque;
 use anyhow::{bail, Context, Result};
 
 use super::csv::read_csv;
-use super::family::{disjoint, limit, split_rows, PuzzleData, PuzzleFamily};
+use super::family::{held_out, limit, split_rows, PuzzleData, PuzzleFamily};
 use super::{dihedral, Example};
 use crate::config::PuzzleConfig;
 use crate::rng::Rng;
-use std::collections::HashSet;
 use std::path::Path;
 
 /// The characters of a maze, in token order (token = index + 1).
@@ -397,24 +396,7 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
         bail!("maze grids must be square; got {len} cells");
     }
     let key = |e: &Example| canonical(&e.inputs, side);
-    let mut taken: HashSet<Vec<u8>> = train.iter().map(key).collect();
-    let mut dropped = 0;
-    let mut test = if cfg.test.is_empty() {
-        let (test, d) = disjoint(cfg.generate_test, &mut taken, key, generator(1), "test")?;
-        dropped += d;
-        test
-    } else {
-        read_examples(&cfg.test)?
-    };
-    test.truncate(limit(test.len(), cfg.test_limit));
-    let val = match csv_val {
-        Some(val) => val,
-        None => {
-            let (val, d) = disjoint(cfg.val_count, &mut taken, key, generator(2), "validation")?;
-            dropped += d;
-            val
-        }
-    };
+    let (test, val, dropped) = held_out(cfg, &train, csv_val, key, generator, read_examples)?;
     if test
         .iter()
         .chain(&val)

@@ -8,11 +8,10 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::csv::read_csv;
-use super::family::{disjoint, limit, split_rows, PuzzleData, PuzzleFamily};
+use super::family::{held_out, limit, split_rows, PuzzleData, PuzzleFamily};
 use super::Example;
 use crate::config::PuzzleConfig;
 use crate::rng::Rng;
-use std::collections::HashSet;
 
 /// Number of cells in a grid.
 pub const CELLS: usize = 81;
@@ -815,24 +814,7 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
         )?;
         (train, Some(val))
     };
-    let mut taken: HashSet<Vec<u8>> = train.iter().map(key).collect();
-    let mut dropped = 0;
-    let mut test = if cfg.test.is_empty() {
-        let (test, d) = disjoint(cfg.generate_test, &mut taken, key, generator(1), "test")?;
-        dropped += d;
-        test
-    } else {
-        read_pairs(&cfg.test)?
-    };
-    test.truncate(limit(test.len(), cfg.test_limit));
-    let val = match csv_val {
-        Some(val) => val,
-        None => {
-            let (val, d) = disjoint(cfg.val_count, &mut taken, key, generator(2), "validation")?;
-            dropped += d;
-            val
-        }
-    };
+    let (test, val, dropped) = held_out(cfg, &train, csv_val, key, generator, read_pairs)?;
     let examples = |pairs: &[Pair]| pairs.iter().map(|(p, s)| to_example(p, s)).collect();
     Ok(PuzzleData {
         name: "sudoku",
