@@ -281,3 +281,48 @@ fn sampling_settings_that_mean_nothing_are_refused() {
     args.extend(sets(&["sample.temperature=nan"]));
     assert_clean_error(&run(trm().args(&args)), &["sample.temperature"]);
 }
+
+#[test]
+fn huge_mask_counts_and_fifo_tokenizers_are_errors_not_aborts_or_hangs() {
+    let dir = temp("huge-mask");
+    let run_dir = dir.join("masked");
+    let mut args = tiny_args(&run_dir, 2);
+    args.extend(sets(&["model.head=masked"]));
+    ok(&run(trm().args(&args)));
+    for prompt in [
+        "a[MASK:18446744073709551615]b",
+        "[MASK:1000000000]",
+        "x[MASK:99999999999999999999999]",
+    ] {
+        let out = run(trm()
+            .args([
+                "sample",
+                "--max-new-tokens",
+                "4",
+                "--prompt",
+                prompt,
+                "--checkpoint",
+            ])
+            .arg(&run_dir));
+        assert_clean_error(&out, &["[MASK]", "at most 32"]);
+    }
+    // a small gap still works
+    ok(&run(trm()
+        .args([
+            "sample",
+            "--max-new-tokens",
+            "4",
+            "--prompt",
+            "to [MASK:3] or",
+            "--checkpoint",
+        ])
+        .arg(&run_dir)));
+    // a FIFO given as the tokenizer would block forever on read
+    let fifo = dir.join("tokenizer.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        let mut args = tiny_args(&dir.join("fifo-run"), 2);
+        args.extend(sets(&[format!("data.tokenizer=\"{}\"", fifo.display())]));
+        assert_clean_error(&run(trm().args(&args)), &["not a regular file"]);
+    }
+}

@@ -2,7 +2,7 @@
 
 use super::device::{dispatch, Device, OnBackend};
 use crate::run::load_trained;
-use crate::sample::{sample_text, SamplingParams};
+use crate::sample::{infill_masks, sample_text, SamplingParams};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::Write;
@@ -56,6 +56,13 @@ impl OnBackend for Job {
         let trained =
             load_trained::<B::InnerBackend>(&args.checkpoint, args.tokenizer.as_deref(), &device)?;
         let tok = &trained.tokenizer;
+        let window = trained.model.max_len() as u64;
+        if trained.model.mask_token().is_some() && infill_masks(&prompt) > window {
+            bail!(
+                "the prompt's [MASK] markers ask for {} tokens; the model fills at most {window} (train.seq_len)",
+                infill_masks(&prompt)
+            );
+        }
         let params = SamplingParams {
             max_new_tokens: args.max_new_tokens,
             temperature: args.temperature,

@@ -84,6 +84,10 @@ impl TextTokenizer {
 
     /// Loads a Hugging Face tokenizer.json, or the byte tokenizer's marker file written by `save`.
     pub fn from_file(path: &Path) -> Result<Self> {
+        // a FIFO or a device would block or never end
+        if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            bail!("tokenizer {} is not a regular file", path.display());
+        }
         let json = fs::read_to_string(path)
             .map_err(|e| anyhow!("cannot read tokenizer file {}: {e}", path.display()))?;
         if is_bytes_marker(&json, path)? {

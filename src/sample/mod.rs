@@ -180,6 +180,34 @@ pub fn generate_masked<B: Backend>(
     seq.into_iter().map(|t| t.unwrap_or(mask)).collect()
 }
 
+/// How many masked tokens the `[MASK]` / `[MASK:N]` markers of `prompt` ask for (saturating), to
+/// check against the model's window before any is made.
+pub fn infill_masks(prompt: &str) -> u64 {
+    let mut total: u64 = 0;
+    let mut rest = prompt;
+    while let Some(start) = rest.find("[MASK") {
+        let Some(end) = rest[start..].find(']').map(|e| start + e) else {
+            break;
+        };
+        let count = match &rest[start + 5..end] {
+            "" => Some(1),
+            // digits too many for a u64 still ask for more than any window holds
+            spec => spec.strip_prefix(':').and_then(|n| {
+                let digits = !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit());
+                digits.then(|| n.parse::<u64>().unwrap_or(u64::MAX))
+            }),
+        };
+        match count {
+            Some(n) => {
+                total = total.saturating_add(n);
+                rest = &rest[end + 1..];
+            }
+            None => rest = &rest[start + 1..],
+        }
+    }
+    total
+}
+
 /// Split a prompt at `[MASK]` (one masked token) and `[MASK:N]` (N masked tokens) markers.
 pub fn parse_infill(prompt: &str, tok: &TextTokenizer) -> Vec<Option<u32>> {
     let mut out = Vec::new();
