@@ -326,3 +326,22 @@ fn huge_mask_counts_and_fifo_tokenizers_are_errors_not_aborts_or_hangs() {
         assert_clean_error(&run(trm().args(&args)), &["not a regular file"]);
     }
 }
+
+#[test]
+fn weights_that_do_not_fit_the_config_are_an_error_everywhere() {
+    let dir = temp("misfit");
+    let run_dir = dir.join("run");
+    ok(&run(trm().args(tiny_args(&run_dir, 2))));
+    let config = run_dir.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("d_model = 32", "d_model = 16")).unwrap();
+    let needles = ["does not fit the model", "`embed` is [257, 32]"];
+    let sample = run(trm()
+        .args(["sample", "--max-new-tokens", "2", "--checkpoint"])
+        .arg(&run_dir));
+    assert_clean_error(&sample, &needles);
+    let eval = run(trm().args(["eval", "--checkpoint"]).arg(&run_dir));
+    assert_clean_error(&eval, &needles);
+    let resume = run(trm().args(["train", "--quiet", "--resume"]).arg(&run_dir));
+    assert_clean_error(&resume, &needles);
+}

@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Record, Recorder};
+use burn::store::ModuleSnapshot;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -226,7 +227,9 @@ impl Checkpoints {
     }
 }
 
-/// Load a module's weights from `dir/name.mpk` into `module`.
+/// Load a module's weights from `dir/name.mpk` into `module`, which must have the same shapes (a
+/// config.toml edited after training, or an .mpk of another model, is an error here, not a panic
+/// at the first forward pass).
 pub fn load_module<B: Backend, M: Module<B>>(
     module: M,
     dir: &Path,
@@ -241,7 +244,23 @@ pub fn load_module<B: Backend, M: Module<B>>(
             one_line(&e.to_string())
         )
     })?;
-    Ok(module.load_record(record))
+    let shapes = |m: &M| -> Vec<(String, Vec<usize>)> {
+        m.collect(None, None, false)
+            .into_iter()
+            .map(|s| (s.full_path(), s.shape.to_vec()))
+            .collect()
+    };
+    let expected = shapes(&module);
+    let loaded = module.load_record(record);
+    for ((name, want), (_, got)) in expected.iter().zip(shapes(&loaded)) {
+        if *want != got {
+            bail!(
+                "{}.mpk does not fit the model its run's config.toml describes: `{name}` is {got:?} there but {want:?} in the model (was config.toml edited, or the file copied from another run?)",
+                path.display()
+            );
+        }
+    }
+    Ok(loaded)
 }
 
 pub fn load_record<B: Backend, R: Record<B>>(
