@@ -345,3 +345,144 @@ fn weights_that_do_not_fit_the_config_are_an_error_everywhere() {
     let resume = run(trm().args(["train", "--quiet", "--resume"]).arg(&run_dir));
     assert_clean_error(&resume, &needles);
 }
+
+#[test]
+fn messages_say_what_is_wrong_with_a_path() {
+    let dir = temp("paths");
+    // a link loop is not "does not exist"
+    std::os::unix::fs::symlink("loop", dir.join("loop")).unwrap();
+    let mut args = tiny_args(&dir.join("r1"), 1);
+    args.extend(sets(&[format!(
+        "data.train=[\"{}\"]",
+        dir.join("loop").display()
+    )]));
+    assert_clean_error(&run(trm().args(&args)), &["symbolic links"]);
+    // a file named like a glob is that file
+    let odd = dir.join("data[1].parquet");
+    std::fs::copy(common::corpus(), &odd).unwrap();
+    let mut args = tiny_args(&dir.join("r2"), 1);
+    args.extend(sets(&[format!("data.train=[\"{}\"]", odd.display())]));
+    ok(&run(trm().args(&args)));
+    // a folder given to `data convert`
+    let folder = dir.join("texts");
+    std::fs::create_dir_all(&folder).unwrap();
+    let out = run(trm()
+        .args(["data", "convert", "--input"])
+        .arg(&folder)
+        .arg("--out")
+        .arg(dir.join("o.parquet")));
+    assert_clean_error(&out, &["is a folder"]);
+}
+
+/// Deterministic bytes for the fuzz cases.
+fn lcg(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    move || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        x >> 33
+    }
+}
+
+#[test]
+fn corrupted_checkpoints_and_parquet_files_never_panic() {
+    let dir = temp("fuzz");
+    let run_dir = dir.join("run");
+    ok(&run(trm().args(tiny_args(&run_dir, 2))));
+    let latest = pointer(&run_dir, "latest").unwrap();
+    let ema = run_dir.join("checkpoints").join(latest).join("ema.mpk");
+    let good = std::fs::read(&ema).unwrap();
+    for seed in 0..12u64 {
+        let mut next = lcg(seed);
+        let mut bytes = good.clone();
+        if seed % 3 == 0 {
+            bytes.truncate(next() as usize % bytes.len());
+        } else {
+            for _ in 0..1 + seed % 4 {
+                let at = next() as usize % bytes.len();
+                bytes[at] ^= 1 << (next() % 8);
+            }
+        }
+        std::fs::write(&ema, &bytes).unwrap();
+        let out = run(trm()
+            .args(["sample", "--max-new-tokens", "2", "--checkpoint"])
+            .arg(&run_dir));
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "seed {seed}: {err}");
+        if !out.status.success() {
+            assert_clean_error(&out, &["ema.mpk"]);
+        }
+    }
+    std::fs::write(&ema, &good).unwrap();
+
+    let corpus = std::fs::read(common::corpus()).unwrap();
+    for seed in 0..12u64 {
+        let mut next = lcg(100 + seed);
+        let mut bytes = corpus.clone();
+        if seed % 3 == 0 {
+            bytes.truncate(next() as usize % bytes.len());
+        } else {
+            for _ in 0..1 + seed % 8 {
+                let at = next() as usize % bytes.len();
+                bytes[at] = next() as u8;
+            }
+        }
+        let file = dir.join(format!("bad-{seed}.parquet"));
+        std::fs::write(&file, &bytes).unwrap();
+        let mut args = tiny_args(&dir.join(format!("p{seed}")), 1);
+        args.extend(sets(&[format!("data.train=[\"{}\"]", file.display())]));
+        let out = run(trm().args(&args));
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "seed {seed}: {err}");
+        if !out.status.success() {
+            assert_clean_error(&out, &[]);
+        }
+    }
+}
+
+#[test]
+fn a_run_killed_anywhere_resumes() {
+    let dir = temp("kill");
+    // checkpoints every step, so the kills land inside checkpoint writes as well as between them
+    for (i, delay_ms) in [40u64, 90, 150, 230, 330, 470].into_iter().enumerate() {
+        let run_dir = dir.join(format!("run{i}"));
+        let mut args = tiny_args(&run_dir, 100_000);
+        args.extend(sets(&["train.checkpoint_every=1"]));
+        let mut child = trm()
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let out = match pointer(&run_dir, "latest") {
+            Some(latest) => {
+                let step: u64 = latest.trim_start_matches("step-").parse().unwrap();
+                let out = run(trm()
+                    .args(["train", "--quiet", "--resume"])
+                    .arg(&run_dir)
+                    .args(sets(&[format!("train.steps={}", step + 2)])));
+                // the resumed run wrote its two steps on top of the last complete checkpoint
+                if out.status.success() {
+                    assert_eq!(
+                        pointer(&run_dir, "latest"),
+                        Some(format!("step-{:06}", step + 2))
+                    );
+                }
+                out
+            }
+            // killed before the first checkpoint: the folder is free for a new run
+            None => run(trm().args(tiny_args(&run_dir, 2))),
+        };
+        assert!(
+            out.status.success(),
+            "kill after {delay_ms} ms: {}",
+            stderr(&out)
+        );
+    }
+}

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{anyhow, ensure, Result};
+use anyhow::{anyhow, bail, ensure, Result};
 use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -76,6 +76,13 @@ fn write_rows(
 }
 
 fn open_input(path: &Path) -> Result<BufReader<File>> {
+    if path.is_dir() {
+        bail!(
+            "input {} is a folder: give its files (e.g. {}/*.txt)",
+            path.display(),
+            path.display()
+        );
+    }
     let file =
         File::open(path).map_err(|e| anyhow!("cannot open input {}: {e}", path.display()))?;
     Ok(BufReader::new(file))

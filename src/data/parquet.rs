@@ -20,7 +20,9 @@ const FILES_SHOWN: usize = 3;
 pub fn expand_paths(patterns: &[String]) -> Result<Vec<PathBuf>> {
     let mut files = BTreeSet::new();
     for pattern in patterns {
-        if is_glob(pattern) {
+        // a file whose name holds glob characters (`data[1].parquet`) is itself, not a pattern
+        let literal = std::fs::symlink_metadata(pattern).is_ok();
+        if is_glob(pattern) && !literal {
             let matches = glob_files(pattern)?;
             ensure!(
                 !matches.is_empty(),
@@ -29,7 +31,13 @@ pub fn expand_paths(patterns: &[String]) -> Result<Vec<PathBuf>> {
             files.extend(matches);
         } else {
             let path = PathBuf::from(pattern);
-            ensure!(path.exists(), "data file {pattern} does not exist");
+            if let Err(e) = std::fs::metadata(&path) {
+                if e.kind() == std::io::ErrorKind::NotFound && !literal {
+                    bail!("data file {pattern} does not exist");
+                }
+                // a dangling link, a link loop, no permission: say what it is
+                bail!("cannot read data file {pattern}: {e}");
+            }
             ensure!(
                 path.is_file(),
                 "data path {pattern} is not a file (use a glob such as {pattern}/*.parquet)"

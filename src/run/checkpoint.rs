@@ -286,6 +286,22 @@ pub fn load_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
         .with_context(|| format!("{} is not a valid training state", path.display()))
 }
 
+/// burn's load error as one line that says what is wrong: burn appends a hint about its 0.14
+/// format change to every decoding error, which misleads for a file that is merely cut short.
 fn one_line(s: &str) -> String {
+    if s.contains("UnexpectedEof") {
+        return "the file ends early: it is truncated (a copy cut short, or written on a full disk)"
+            .into();
+    }
+    let s = s
+        .split("The internal data format has changed")
+        .next()
+        .unwrap_or(s);
+    let s = s
+        .trim()
+        .trim_start_matches("Unknown(\"")
+        .trim_end_matches("\")");
+    let s = s.replace("\\n", " ");
+    let s = format!("not a readable checkpoint file ({})", s.trim());
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
