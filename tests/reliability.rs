@@ -486,3 +486,29 @@ fn a_run_killed_anywhere_resumes() {
         );
     }
 }
+
+#[test]
+fn settings_that_cannot_fit_in_memory_are_refused_with_the_numbers() {
+    if !Path::new("/proc/meminfo").exists() {
+        eprintln!("SKIPPED: no /proc/meminfo to know this machine's memory");
+        return;
+    }
+    let dir = temp("memory");
+    let run_dir = dir.join("run");
+    // each asks for terabytes, far beyond any machine this runs on
+    for (set, needle) in [
+        ("train.batch_size=100000000", "train.batch_size 100000000"),
+        ("train.seq_len=40000", "train.seq_len 40000"),
+        ("model.d_model=65536", "model.d_model 65536"),
+    ] {
+        let mut args = tiny_args(&run_dir, 2);
+        args.extend(sets(&[set]));
+        let out = run(trm().args(&args));
+        assert_clean_error(&out, &["need at least", "GiB available", needle]);
+        assert!(!run_dir.exists());
+    }
+    let out = run(trm()
+        .args(["data", "maze", "--side", "100000", "--count", "1", "--out"])
+        .arg(dir.join("m.csv")));
+    assert_clean_error(&out, &["100000", "too large"]);
+}

@@ -95,6 +95,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     };
     let cpu = args.device.0.iter().all(|d| *d == super::Device::Cpu);
+    crate::train::memory::check_fits(&config, cpu)?;
     if cpu && config.train.precision == Precision::Bf16 && !args.quiet {
         eprintln!("note: train.precision = \"bf16\" on the CPU is emulated (flex converts every cast): about 1.7x the f32 step time; it is there to check the bf16 path, f32 is faster");
     }

@@ -2,6 +2,7 @@
 //! the weights they update (optimizer, EMA, learning-rate schedule).
 
 pub mod ema;
+pub mod memory;
 pub mod optim;
 pub mod parallel;
 pub mod puzzle;

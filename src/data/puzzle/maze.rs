@@ -26,6 +26,9 @@ const START: u8 = b'S';
 const GOAL: u8 = b'G';
 const PATH: u8 = b'o';
 
+/// The largest side a maze may have (every cell is one token of the model's sequence).
+pub const MAX_SIDE: usize = 256;
+
 /// Mazes tried by `generate` before it gives up on an impossible `min_path`.
 const MAX_ATTEMPTS: usize = 10_000;
 /// Start cells tried per carved maze before carving a new one.
@@ -166,6 +169,10 @@ fn place(
 pub fn check_size(side: usize, min_path: usize) -> Result<()> {
     if side < 5 {
         bail!("maze side {side} is too small: it must be at least 5");
+    }
+    // the model sees every cell as a token: Maze-Hard is 30 x 30
+    if side > MAX_SIDE {
+        bail!("maze side {side} is too large: at most {MAX_SIDE} ({MAX_SIDE} x {MAX_SIDE} = {} tokens per maze)", MAX_SIDE * MAX_SIDE);
     }
     if min_path * 3 > side * side {
         bail!(
