@@ -512,3 +512,20 @@ fn settings_that_cannot_fit_in_memory_are_refused_with_the_numbers() {
         .arg(dir.join("m.csv")));
     assert_clean_error(&out, &["100000", "too large"]);
 }
+
+#[test]
+fn a_tokenizer_trains_on_text_without_whitespace() {
+    // a 2 MB row without a space was quadratic for the BPE trainer (it never finished)
+    let dir = temp("nospace");
+    let text: String = (0..2_000_000u64)
+        .map(|i| (b'a' + ((i * 2654435761) % 10) as u8) as char)
+        .collect();
+    let input = dir.join("nospace.txt");
+    std::fs::write(&input, text).unwrap();
+    ok(&run(trm()
+        .args(["tokenizer", "train", "--vocab-size", "400", "--data"])
+        .arg(&input)
+        .arg("--out")
+        .arg(dir.join("tok.json"))));
+    assert!(dir.join("tok.json").exists());
+}

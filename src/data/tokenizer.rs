@@ -474,6 +474,7 @@ pub fn train_bpe(files: &[PathBuf], text_column: &str, vocab_size: usize) -> Res
         source: None,
         error: &mut error,
         pieces: &mut pieces,
+        parts: Default::default(),
     };
     let trained = tokenizer.train(&mut trainer, text).map(|_| ());
     if let Some(e) = error {
@@ -500,6 +501,42 @@ struct TrainingText<'a> {
     source: Option<TextSource>,
     error: &'a mut Option<anyhow::Error>,
     pieces: &'a mut usize,
+    /// Parts of the current piece still to hand out (see [`cut_long_runs`]).
+    parts: std::collections::VecDeque<String>,
+}
+
+/// Runs of non-whitespace longer than this are cut into separate training pieces.
+const MAX_RUN: usize = 256;
+
+/// `text` cut after every `MAX_RUN` characters of a run without whitespace. The BPE trainer
+/// treats such a run as one word and its merges cost time in the word's length, so a long text
+/// without spaces (a 400 KB row took a minute; 2 MB never ended) was quadratic; no merge of
+/// ordinary text is longer than this.
+fn cut_long_runs(text: String) -> Vec<String> {
+    let mut run = 0;
+    let mut cuts = Vec::new();
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            run = 0;
+        } else {
+            if run == MAX_RUN {
+                cuts.push(i);
+                run = 0;
+            }
+            run += 1;
+        }
+    }
+    if cuts.is_empty() {
+        return vec![text];
+    }
+    let mut parts = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for cut in cuts {
+        parts.push(text[start..cut].to_string());
+        start = cut;
+    }
+    parts.push(text[start..].to_string());
+    parts
 }
 
 enum TextSource {
@@ -514,6 +551,9 @@ impl Iterator for TrainingText<'_> {
     type Item = String;
 
     fn next(&mut self) -> Option<String> {
+        if let Some(part) = self.parts.pop_front() {
+            return Some(part);
+        }
         loop {
             if self.source.is_none() {
                 let path = self.files.next()?;
@@ -524,7 +564,8 @@ impl Iterator for TrainingText<'_> {
             match self.record(piece)? {
                 Some(piece) => {
                     *self.pieces += 1;
-                    return Some(piece);
+                    self.parts = cut_long_runs(piece).into();
+                    return self.parts.pop_front();
                 }
                 None => self.source = None,
             }
@@ -580,6 +621,28 @@ fn read_line_chunk(reader: &mut BufReader<File>, path: &Path) -> Result<Option<S
         }
     }
     Ok((!chunk.is_empty()).then_some(chunk))
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::*;
+
+    #[test]
+    fn long_runs_are_cut_and_nothing_is_lost() {
+        let text = format!("ab {} cd", "x".repeat(600));
+        let parts = cut_long_runs(text.clone());
+        assert_eq!(parts.concat(), text);
+        let runs: Vec<usize> = parts.iter().map(|p| p.trim().chars().count()).collect();
+        assert!(runs.iter().all(|&n| n <= MAX_RUN + 3), "{runs:?}");
+        assert_eq!(parts.len(), 3);
+        assert_eq!(
+            cut_long_runs("short words only".into()),
+            vec!["short words only"]
+        );
+        // multi-byte characters are cut at character boundaries
+        let wide = "é".repeat(300);
+        assert_eq!(cut_long_runs(wide.clone()).concat(), wide);
+    }
 }
 
 #[cfg(test)]
