@@ -55,12 +55,19 @@ pub struct LoaderStats {
     pub epoch: u64,
 }
 
-/// Everything needed to continue a `TokenLoader` exactly where it was.
+/// Everything needed to continue a `TokenLoader` exactly where it was. The tokens read but not
+/// yet in a window are kept as the position they start at, not as tokens (one long document would
+/// otherwise make every checkpoint's state as large as the document): a restore reads them again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoaderState {
     file_index: usize,
     next_row: u64,
     pass_docs: u64,
+    /// Where the pending tokens start (None: there are none).
+    #[serde(default)]
+    pending_from: Option<PendingFrom>,
+    /// The pending tokens themselves: only in states of older versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pending: Vec<u32>,
     shuffle: Vec<Vec<u32>>,
     rng: u64,
@@ -69,6 +76,16 @@ pub struct LoaderState {
     num_files: usize,
     seq_len: usize,
     tokenizer: String,
+}
+
+/// The first document whose tokens are pending, how many of its tokens are already in windows, and
+/// how many documents the pending tokens span.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct PendingFrom {
+    file_index: usize,
+    row: u64,
+    offset: usize,
+    docs: usize,
 }
 
 /// Endless stream of batches of packed, shuffled token windows.
@@ -118,7 +135,22 @@ impl TokenLoader {
             file_index: docs.file_index,
             next_row: docs.next_row,
             pass_docs: docs.pass_docs,
-            pending: self.packer.pending.iter().copied().collect(),
+            pending_from: self
+                .packer
+                .origins
+                .front()
+                .map(|&(file_index, row, _)| PendingFrom {
+                    file_index,
+                    row,
+                    offset: self.packer.first_offset,
+                    docs: self.packer.origins.len(),
+                }),
+            // tokens restored from an older state have no origins: they are kept as tokens
+            pending: if self.packer.origins.is_empty() {
+                self.packer.pending.iter().copied().collect()
+            } else {
+                Vec::new()
+            },
             shuffle: self.shuffle.clone(),
             rng: self.rng.state,
             stats: docs.stats.clone(),
@@ -131,13 +163,29 @@ impl TokenLoader {
     /// Continues from `state`: the following batches are those the saved loader would have given.
     pub fn restore(&mut self, state: LoaderState) -> Result<()> {
         self.check_state(&state)?;
-        let docs = &mut self.packer.docs;
+        let packer = &mut self.packer;
+        packer.pending = state.pending.into();
+        packer.origins.clear();
+        packer.first_offset = 0;
+        if let Some(from) = &state.pending_from {
+            packer.replay(from)?;
+        }
+        let docs = &mut packer.docs;
+        // the replay read up to the saved position, where the saved loader stopped reading
+        ensure!(
+            state.pending_from.is_none()
+                || (docs.file_index, docs.next_row) == (state.file_index, state.next_row),
+            "the data files changed since the checkpoint: reading its pending documents again ended at file {} row {}, not file {} row {}",
+            docs.file_index,
+            docs.next_row,
+            state.file_index,
+            state.next_row
+        );
         docs.file_index = state.file_index;
         docs.next_row = state.next_row;
         docs.pass_docs = state.pass_docs;
         docs.stats = state.stats;
         docs.rows = None;
-        self.packer.pending = state.pending.into();
         self.shuffle = state.shuffle;
         self.rng = Rng { state: state.rng };
         Ok(())
@@ -237,6 +285,10 @@ struct Packer {
     tokenizer: TextTokenizer,
     /// Tokens read but not yet in a window.
     pending: VecDeque<u32>,
+    /// The documents the pending tokens come from: (file, row, tokens with end-of-text).
+    origins: VecDeque<(usize, u64, usize)>,
+    /// Tokens of the first of `origins` already in windows.
+    first_offset: usize,
     window: usize,
 }
 
@@ -247,8 +299,46 @@ impl Packer {
             docs: DocReader::new(cfg),
             tokenizer,
             pending: VecDeque::new(),
+            origins: VecDeque::new(),
+            first_offset: 0,
             window: cfg.seq_len + 1,
         })
+    }
+
+    /// Read again the documents `from` names, so that the pending tokens are what they were.
+    fn replay(&mut self, from: &PendingFrom) -> Result<()> {
+        let docs = &mut self.docs;
+        ensure!(
+            from.file_index < docs.files.len(),
+            "loader state names data file {} of {}",
+            from.file_index,
+            docs.files.len()
+        );
+        docs.file_index = from.file_index;
+        docs.next_row = from.row;
+        docs.rows = None;
+        // not an empty pass: the pass counter is restored after the replay
+        docs.pass_docs = 1;
+        let (mut read, mut pass_ends) = (0, 0);
+        while read < from.docs {
+            if self.read_doc()? {
+                read += 1;
+            } else {
+                pass_ends += 1;
+                ensure!(
+                    pass_ends < 2,
+                    "the data files changed since the checkpoint: its pending documents are gone"
+                );
+            }
+        }
+        let first = self.origins.front().map_or(0, |o| o.2);
+        ensure!(
+            from.offset < first.max(1),
+            "the data files changed since the checkpoint: a pending document is shorter than before"
+        );
+        self.pending.drain(..from.offset);
+        self.first_offset = from.offset;
+        Ok(())
     }
 
     /// The next window, reading on through as many passes over the files as needed.
@@ -262,7 +352,23 @@ impl Packer {
     }
 
     fn take_window(&mut self) -> Option<Vec<u32>> {
-        (self.pending.len() >= self.window).then(|| self.pending.drain(..self.window).collect())
+        if self.pending.len() < self.window {
+            return None;
+        }
+        let window = self.pending.drain(..self.window).collect();
+        // the documents the window used up leave the origins
+        let mut taken = self.window;
+        while let Some(&(_, _, len)) = self.origins.front() {
+            let left = len - self.first_offset;
+            if taken < left {
+                self.first_offset += taken;
+                break;
+            }
+            taken -= left;
+            self.origins.pop_front();
+            self.first_offset = 0;
+        }
+        Some(window)
     }
 
     /// Appends the next document's tokens and end-of-text; false at the end of a pass.
@@ -278,6 +384,9 @@ impl Packer {
             )
         })?;
         self.docs.stats.tokens += ids.len() as u64 + 1;
+        let row = self.docs.next_row - 1;
+        self.origins
+            .push_back((self.docs.file_index, row, ids.len() + 1));
         self.pending.extend(ids);
         self.pending.push_back(self.tokenizer.eot_id());
         Ok(true)

@@ -108,7 +108,7 @@ impl Checkpoints {
                 .with_context(|| err("optimizer"))?;
             write_synced(
                 &tmp.join("state.json"),
-                serde_json::to_string_pretty(state)?.as_bytes(),
+                serde_json::to_string(state)?.as_bytes(),
             )
         })?;
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
@@ -137,7 +137,7 @@ impl Checkpoints {
             }
             write_synced(
                 &tmp.join("state.json"),
-                serde_json::to_string_pretty(state)?.as_bytes(),
+                serde_json::to_string(state)?.as_bytes(),
             )
         })?;
         let name = dir.file_name().unwrap().to_string_lossy().to_string();

@@ -222,9 +222,11 @@ pub fn run_with<B: AutodiffBackend, T: TrainTask<B>>(
         })?;
         state = crate::run::checkpoint::load_state(&dir)?;
         state.best_score = state.best_score.or(state.best_val_nll.map(|nll| -nll));
+        // the task's own checks first (a replaced tokenizer is named as such, not as weights
+        // that do not fit a vocabulary)
+        task.restore(std::mem::replace(&mut state.task, task.state()))?;
         task.weights_mut().load(&dir, cfg, device)?;
         task.weights_mut().updates = state.updates.unwrap_or(state.step);
-        task.restore(std::mem::replace(&mut state.task, task.state()))?;
         // Other overrides (more steps, another learning rate) become part of the run's config.
         run.save_config(config)?;
     } else {
