@@ -3,6 +3,7 @@
 mod common;
 
 use common::{assert_clean_error, ok, run, sets, stderr, temp, tiny_args, trm};
+use std::io::Write;
 use std::path::Path;
 
 fn pointer(run_dir: &Path, which: &str) -> Option<String> {
@@ -570,4 +571,47 @@ fn a_huge_document_keeps_the_checkpoint_state_small_and_resumes() {
         .arg(&run_dir)
         .args(sets(&["train.steps=4"]))));
     assert_eq!(pointer(&run_dir, "latest").as_deref(), Some("step-000004"));
+}
+
+#[test]
+fn a_full_disk_names_the_file_and_keeps_the_last_checkpoint() {
+    // a 1000 KiB tmpfs holds one checkpoint of this model (~660 KiB) but not two
+    let dir = temp("full-disk");
+    let mount = dir.join("small");
+    std::fs::create_dir_all(&mount).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1000k", "tmpfs"])
+        .arg(&mount)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        // straight to the real stderr, past the harness's capture
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "SKIPPED: a_full_disk_names_the_file_and_keeps_the_last_checkpoint needs to mount a small tmpfs (root)"
+        );
+        return;
+    }
+    let run_dir = mount.join("run");
+    let mut args = tiny_args(&run_dir, 6);
+    args.extend(sets(&["train.checkpoint_every=2"]));
+    let out = run(trm().args(&args));
+    let result = std::panic::catch_unwind(|| {
+        assert_clean_error(&out, &["No space left on device", ".mpk"]);
+        assert_eq!(pointer(&run_dir, "latest").as_deref(), Some("step-000002"));
+        let leftovers: Vec<_> = std::fs::read_dir(run_dir.join("checkpoints"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "the failed write gave its space back");
+        ok(&run(trm()
+            .args(["sample", "--max-new-tokens", "4", "--checkpoint"])
+            .arg(&run_dir)));
+    });
+    let _ = std::process::Command::new("umount").arg(&mount).status();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
 }

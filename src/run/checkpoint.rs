@@ -16,7 +16,9 @@ use crate::files::{sync_dir, sync_tree, write_atomic, write_synced};
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Record, Recorder};
+use burn::record::{
+    FullPrecisionSettings, NamedMpkBytesRecorder, NamedMpkFileRecorder, Record, Recorder,
+};
 use burn::store::ModuleSnapshot;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fs;
@@ -98,14 +100,9 @@ impl Checkpoints {
         S: Serialize,
     {
         let dir = self.write_step(step, |tmp| {
-            let rec = Rec::new();
-            let err = |what: &str| format!("cannot write {what} checkpoint in {}", tmp.display());
-            rec.record(model.clone().into_record(), tmp.join("model"))
-                .with_context(|| err("model"))?;
-            rec.record(ema.clone().into_record(), tmp.join("ema"))
-                .with_context(|| err("EMA"))?;
-            rec.record(optim, tmp.join("optim"))
-                .with_context(|| err("optimizer"))?;
+            write_record::<B, _>(model.clone().into_record(), &tmp.join("model.mpk"))?;
+            write_record::<B::InnerBackend, _>(ema.clone().into_record(), &tmp.join("ema.mpk"))?;
+            write_record::<B, _>(optim, &tmp.join("optim.mpk"))?;
             write_synced(
                 &tmp.join("state.json"),
                 serde_json::to_string(state)?.as_bytes(),
@@ -130,10 +127,8 @@ impl Checkpoints {
         state: &S,
     ) -> Result<PathBuf> {
         let dir = self.write_step(step, |tmp| {
-            for name in ["model", "ema"] {
-                Rec::new()
-                    .record(model.clone().into_record(), tmp.join(name))
-                    .with_context(|| format!("cannot write {name}.mpk in {}", tmp.display()))?;
+            for name in ["model.mpk", "ema.mpk"] {
+                write_record::<B, _>(model.clone().into_record(), &tmp.join(name))?;
             }
             write_synced(
                 &tmp.join("state.json"),
@@ -157,8 +152,11 @@ impl Checkpoints {
             .join(format!(".tmp-step-{step:06}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp)?;
-        fill(&tmp)?;
-        sync_tree(&tmp)?;
+        if let Err(e) = fill(&tmp).and_then(|_| sync_tree(&tmp)) {
+            // a full disk: give the space back, keep the previous checkpoints as they are
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
         let _ = fs::remove_dir_all(&dir);
         fs::rename(&tmp, &dir)
             .with_context(|| format!("cannot move checkpoint into {}", dir.display()))?;
@@ -284,6 +282,16 @@ pub fn load_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
         fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid training state", path.display()))
+}
+
+/// A record as the bytes burn's `.mpk` file recorder writes (named MessagePack), written and
+/// fsynced by us: burn's writer turns a full disk into a MessagePack encoding error and leaves
+/// its final flush unchecked; here the error names the file and the OS's reason.
+fn write_record<B: Backend, R: Record<B>>(record: R, path: &Path) -> Result<()> {
+    let bytes = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+        .record(record, ())
+        .map_err(|e| anyhow::anyhow!("cannot encode {}: {e}", path.display()))?;
+    write_synced(path, &bytes)
 }
 
 /// burn's load error as one line that says what is wrong: burn appends a hint about its 0.14
