@@ -477,8 +477,8 @@ impl Config {
                 bail!("{name} must be a number >= 0, got {v}");
             }
         }
-        if m.mixer == Mixer::MlpT && m.head == Head::Causal && !self.is_puzzle() {
-            bail!("model.mixer = \"mlp_t\" mixes the whole sequence and cannot be causal: use it for puzzles, not the language model");
+        if m.mixer == Mixer::MlpT && !self.is_puzzle() {
+            bail!("model.mixer = \"mlp_t\" mixes a sequence of one fixed length (it cannot be causal, and sampling sees other lengths): use it for puzzles, not the language model");
         }
         for (name, v) in [
             ("train.log_every", t.log_every),

@@ -189,6 +189,7 @@ fn hostile_values_end_in_one_error_line_and_leave_nothing_behind() {
         ("train.beta1=1.5", "train.beta1"),
         ("train.grad_clip=-1", "train.grad_clip"),
         ("train.weight_decay=inf", "train.weight_decay"),
+        ("model.mixer=\"mlp_t\"", "mlp_t"),
     ] {
         let mut args = tiny_args(&run_dir, 2);
         args.extend(sets(&[set]));
@@ -199,6 +200,10 @@ fn hostile_values_end_in_one_error_line_and_leave_nothing_behind() {
             "{set}: a refused start created the run folder"
         );
     }
+    // MLP-T with the masked head trained, then panicked when sampling another length
+    let mut args = tiny_args(&run_dir, 2);
+    args.extend(sets(&["model.mixer=\"mlp_t\"", "model.head=\"masked\""]));
+    assert_clean_error(&run(trm().args(&args)), &["mlp_t"]);
     // generators with an attempt budget end in an error instead of looping or panicking
     let out = run(trm()
         .args([
