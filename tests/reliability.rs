@@ -620,3 +620,59 @@ fn a_full_disk_names_the_file_and_keeps_the_last_checkpoint() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn zero_counts_on_the_command_line_are_refused() {
+    let dir = temp("zero-flags");
+    let run_dir = dir.join("run");
+    ok(&run(trm().args(tiny_args(&run_dir, 2))));
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "eval".into(),
+                "--steps".into(),
+                "0".into(),
+                "--checkpoint".into(),
+                run_dir.display().to_string(),
+            ],
+            "--steps",
+        ),
+        (
+            vec![
+                "eval".into(),
+                "--max-windows".into(),
+                "0".into(),
+                "--checkpoint".into(),
+                run_dir.display().to_string(),
+            ],
+            "max_windows",
+        ),
+        (
+            vec![
+                "bench".into(),
+                "--config".into(),
+                "configs/default.toml".into(),
+                "--batches".into(),
+                "0".into(),
+                "--out".into(),
+                dir.join("b.md").display().to_string(),
+            ],
+            "--batches",
+        ),
+        (
+            vec![
+                "data".into(),
+                "sudoku".into(),
+                "--count".into(),
+                "0".into(),
+                "--out".into(),
+                dir.join("s.csv").display().to_string(),
+            ],
+            "--count",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = run(trm().current_dir(env!("CARGO_MANIFEST_DIR")).args(&args));
+        assert_clean_error(&out, &[needle]);
+    }
+}

@@ -77,6 +77,9 @@ impl OnDevices for Job {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.batches == 0 {
+        anyhow::bail!("--batches must be at least 1 (the timed batches after the warm-up)");
+    }
     let device = args.device.clone();
     let out = args.out.clone();
     let results = dispatch_all(&device, Job(args))?;

@@ -63,6 +63,9 @@ impl OnBackend for Job {
             &trained.tokenizer,
         );
         let steps = args.steps.unwrap_or(trained.model.n_sup());
+        if steps == 0 {
+            bail!("--steps must be at least 1");
+        }
         let batch = trained.config.train.batch_size;
         let report = evaluate_lm(&trained.model, &set, batch, steps, &device);
         let adaptive = if args.adaptive {
