@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use anyhow::{bail, Context, Result};
 
 use super::csv::read_csv;
-use super::family::{held_out, limit, split_rows, PuzzleData, PuzzleFamily};
+use super::family::{held_out, training_split, PuzzleData, PuzzleFamily};
 use super::{dihedral, Example};
 use crate::config::PuzzleConfig;
 use crate::rng::Rng;
@@ -376,25 +376,7 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
             to_example(&q, &a)
         }
     };
-    let (train, csv_val) = if cfg.train.is_empty() {
-        let mut next = generator(0);
-        let count = limit(cfg.generate_train, cfg.train_limit);
-        (
-            (0..count)
-                .map(|_| next())
-                .collect::<Result<Vec<Example>>>()?,
-            None,
-        )
-    } else {
-        let rows = read_examples(&cfg.train)?;
-        let (train, val) = split_rows(
-            rows,
-            cfg.train_limit,
-            cfg.val_count,
-            &mut cfg.generation_rng(3),
-        )?;
-        (train, Some(val))
-    };
+    let (train, csv_val) = training_split(cfg, generator, read_examples)?;
     let len = train
         .first()
         .map_or(cfg.maze_side * cfg.maze_side, |e| e.inputs.len());

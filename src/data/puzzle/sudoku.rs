@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::csv::read_csv;
-use super::family::{held_out, limit, split_rows, PuzzleData, PuzzleFamily};
+use super::family::{held_out, training_split, PuzzleData, PuzzleFamily};
 use super::Example;
 use crate::config::PuzzleConfig;
 use crate::rng::Rng;
@@ -797,23 +797,7 @@ pub fn load(cfg: &PuzzleConfig) -> Result<PuzzleData> {
             Ok((p, s))
         }
     };
-    let (train, csv_val) = if cfg.train.is_empty() {
-        let mut next = generator(0);
-        let count = limit(cfg.generate_train, cfg.train_limit);
-        (
-            (0..count).map(|_| next()).collect::<Result<Vec<Pair>>>()?,
-            None,
-        )
-    } else {
-        let rows = read_pairs(&cfg.train)?;
-        let (train, val) = split_rows(
-            rows,
-            cfg.train_limit,
-            cfg.val_count,
-            &mut cfg.generation_rng(3),
-        )?;
-        (train, Some(val))
-    };
+    let (train, csv_val) = training_split(cfg, generator, read_pairs)?;
     let (test, val, dropped) = held_out(cfg, &train, csv_val, key, generator, read_pairs)?;
     let examples = |pairs: &[Pair]| pairs.iter().map(|(p, s)| to_example(p, s)).collect();
     Ok(PuzzleData {
