@@ -430,6 +430,10 @@ struct Progress {
     bar: Option<ProgressBar>,
     verbose: bool,
     last_line: std::cell::Cell<Instant>,
+    /// For the plain lines: the run's length and where and when this invocation started.
+    steps: u64,
+    start: u64,
+    started: Instant,
 }
 
 impl Progress {
@@ -447,6 +451,9 @@ impl Progress {
             bar,
             verbose,
             last_line: std::cell::Cell::new(Instant::now()),
+            steps,
+            start,
+            started: Instant::now(),
         }
     }
 
@@ -455,7 +462,16 @@ impl Progress {
             bar.set_message(msg);
             bar.set_position(step);
         } else if self.verbose && self.last_line.get().elapsed().as_secs_f64() > 10.0 {
-            eprintln!("step {step}: {msg}");
+            // redirected output (CI logs, pipes) gets the total and an ETA as the bar shows them
+            let done = step.saturating_sub(self.start).max(1) as f64;
+            let left = self.steps.saturating_sub(step) as f64;
+            let eta = (self.started.elapsed().as_secs_f64() / done * left).round() as u64;
+            eprintln!(
+                "step {step}/{}: {msg} ETA {}m{:02}s",
+                self.steps,
+                eta / 60,
+                eta % 60
+            );
             self.last_line.set(Instant::now());
         }
     }
