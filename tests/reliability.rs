@@ -676,3 +676,31 @@ fn zero_counts_on_the_command_line_are_refused() {
         assert_clean_error(&out, &[needle]);
     }
 }
+
+#[test]
+fn bench_without_out_prints_and_leaves_the_committed_results_alone() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let committed = std::fs::read(root.join("eval/bench.md")).unwrap();
+    let out = ok(&run(trm()
+        .current_dir(root)
+        .args([
+            "bench",
+            "--config",
+            "configs/default.toml",
+            "--batches",
+            "1",
+            "--sample-tokens",
+            "1",
+        ])
+        .args(sets(&[
+            "model.d_model=32",
+            "model.n_heads=2",
+            "train.batch_size=2",
+            "train.seq_len=16",
+        ]))));
+    assert!(out.contains("| default | cpu |"), "{out}");
+    assert_eq!(
+        std::fs::read(root.join("eval/bench.md")).unwrap(),
+        committed
+    );
+}

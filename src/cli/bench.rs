@@ -26,9 +26,10 @@ pub struct BenchArgs {
     /// with one peer per device.
     #[arg(long, default_value = "cpu")]
     pub device: Devices,
-    /// Markdown file to write the table to.
-    #[arg(long, default_value = "eval/bench.md")]
-    pub out: PathBuf,
+    /// Also write the table to this Markdown file (by default it is only printed, so a run from
+    /// the repository never overwrites the committed eval/bench.md).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 struct Job(BenchArgs);
@@ -88,10 +89,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         table.push_str(&r.row(&device.to_string()));
         table.push('\n');
     }
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir)?;
+    // written only where asked: a default path would overwrite the committed eval/bench.md
+    if let Some(out) = &out {
+        crate::files::write_atomic(out, table.as_bytes())?;
     }
-    std::fs::write(&out, &table)?;
     print!("{table}");
     Ok(())
 }

@@ -39,7 +39,7 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Train several models on the same data and budget and write a comparison report to eval/.
     Compare(compare::CompareArgs),
-    /// Measure training and sampling throughput of configs (results to eval/).
+    /// Measure training and sampling throughput of configs (a Markdown table; --out to keep it).
     Bench(bench::BenchArgs),
     /// Evaluate a chess run against Stockfish: centipawn loss, top-1, legality, puzzles, games.
     Chess(chess::ChessArgs),
