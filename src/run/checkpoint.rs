@@ -99,19 +99,13 @@ impl Checkpoints {
         O: Record<B>,
         S: Serialize,
     {
-        let dir = self.write_step(step, |tmp| {
+        let dir = self.write_step(step, state, |tmp| {
             write_record::<B, _>(model.clone().into_record(), &tmp.join("model.mpk"))?;
             write_record::<B::InnerBackend, _>(ema.clone().into_record(), &tmp.join("ema.mpk"))?;
-            write_record::<B, _>(optim, &tmp.join("optim.mpk"))?;
-            write_synced(
-                &tmp.join("state.json"),
-                serde_json::to_string(state)?.as_bytes(),
-            )
+            write_record::<B, _>(optim, &tmp.join("optim.mpk"))
         })?;
-        let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        self.point(Which::Latest, &name)?;
         if best {
-            self.point(Which::Best, &name)?;
+            self.point(Which::Best, &dir.file_name().unwrap().to_string_lossy())?;
         }
         self.prune()?;
         Ok(dir)
@@ -126,24 +120,23 @@ impl Checkpoints {
         model: &M,
         state: &S,
     ) -> Result<PathBuf> {
-        let dir = self.write_step(step, |tmp| {
+        self.write_step(step, state, |tmp| {
             for name in ["model.mpk", "ema.mpk"] {
                 write_record::<B, _>(model.clone().into_record(), &tmp.join(name))?;
             }
-            write_synced(
-                &tmp.join("state.json"),
-                serde_json::to_string(state)?.as_bytes(),
-            )
-        })?;
-        let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        self.point(Which::Latest, &name)?;
-        Ok(dir)
+            Ok(())
+        })
     }
 
-    /// The folder of checkpoint `step`, written afresh by `fill` into a temporary folder: every
-    /// file and the folder are fsynced, then it replaces any folder of that step and the rename
-    /// is synced.
-    fn write_step(&self, step: u64, fill: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
+    /// The folder of checkpoint `step`, written afresh into a temporary folder by `fill` (the
+    /// weights) with `state` as state.json: every file and the folder are fsynced, then it
+    /// replaces any folder of that step, the rename is synced and `latest` names it.
+    fn write_step(
+        &self,
+        step: u64,
+        state: &impl Serialize,
+        fill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<PathBuf> {
         fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create {}", self.root.display()))?;
         let dir = self.step_dir(step);
@@ -152,7 +145,13 @@ impl Checkpoints {
             .join(format!(".tmp-step-{step:06}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp)?;
-        if let Err(e) = fill(&tmp).and_then(|_| sync_tree(&tmp)) {
+        let written = fill(&tmp)
+            .and_then(|_| {
+                let json = serde_json::to_string(state)?;
+                write_synced(&tmp.join("state.json"), json.as_bytes())
+            })
+            .and_then(|_| sync_tree(&tmp));
+        if let Err(e) = written {
             // a full disk: give the space back, keep the previous checkpoints as they are
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
@@ -161,6 +160,7 @@ impl Checkpoints {
         fs::rename(&tmp, &dir)
             .with_context(|| format!("cannot move checkpoint into {}", dir.display()))?;
         sync_dir(&self.root)?;
+        self.point(Which::Latest, &dir.file_name().unwrap().to_string_lossy())?;
         Ok(dir)
     }
 

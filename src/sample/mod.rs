@@ -180,30 +180,51 @@ pub fn generate_masked<B: Backend>(
     seq.into_iter().map(|t| t.unwrap_or(mask)).collect()
 }
 
+/// What the first `[MASK` of a text is.
+enum Marker {
+    /// `[MASK]` (1) or `[MASK:N]`.
+    Count(u64),
+    /// `[MASK:N]` with more digits than a u64 holds.
+    TooMany,
+    /// Only looks like one (`[MASKED]`): plain text.
+    Text,
+}
+
+/// The first `[MASK...]` of `text`: where it starts, where it ends (after its `]`) and what it is;
+/// None when there is none (or no `]` follows).
+fn next_marker(text: &str) -> Option<(usize, usize, Marker)> {
+    let start = text.find("[MASK")?;
+    let end = start + text[start..].find(']')?;
+    let marker = match &text[start + 5..end] {
+        "" => Marker::Count(1),
+        spec => match spec.strip_prefix(':') {
+            Some(n) => match n.parse::<u64>() {
+                Ok(n) => Marker::Count(n),
+                Err(_) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) => Marker::TooMany,
+                Err(_) => Marker::Text,
+            },
+            None => Marker::Text,
+        },
+    };
+    Some((start, end + 1, marker))
+}
+
 /// How many masked tokens the `[MASK]` / `[MASK:N]` markers of `prompt` ask for (saturating), to
 /// check against the model's window before any is made.
 pub fn infill_masks(prompt: &str) -> u64 {
     let mut total: u64 = 0;
     let mut rest = prompt;
-    while let Some(start) = rest.find("[MASK") {
-        let Some(end) = rest[start..].find(']').map(|e| start + e) else {
-            break;
-        };
-        let count = match &rest[start + 5..end] {
-            "" => Some(1),
-            // digits too many for a u64 still ask for more than any window holds
-            spec => spec.strip_prefix(':').and_then(|n| {
-                let digits = !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit());
-                digits.then(|| n.parse::<u64>().unwrap_or(u64::MAX))
-            }),
-        };
-        match count {
-            Some(n) => {
-                total = total.saturating_add(n);
-                rest = &rest[end + 1..];
+    while let Some((start, end, marker)) = next_marker(rest) {
+        match marker {
+            Marker::Count(n) => total = total.saturating_add(n),
+            // more than any window holds
+            Marker::TooMany => total = u64::MAX,
+            Marker::Text => {
+                rest = &rest[start + 1..];
+                continue;
             }
-            None => rest = &rest[start + 1..],
         }
+        rest = &rest[end..];
     }
     total
 }
@@ -212,23 +233,16 @@ pub fn infill_masks(prompt: &str) -> u64 {
 pub fn parse_infill(prompt: &str, tok: &TextTokenizer) -> Vec<Option<u32>> {
     let mut out = Vec::new();
     let mut rest = prompt;
-    while let Some(start) = rest.find("[MASK") {
-        let Some(end) = rest[start..].find(']').map(|e| start + e) else {
-            break;
-        };
-        let count = match &rest[start + 5..end] {
-            "" => Some(1),
-            spec => spec.strip_prefix(':').and_then(|n| n.parse().ok()),
-        };
-        let Some(count) = count else {
+    while let Some((start, end, marker)) = next_marker(rest) {
+        let Marker::Count(count) = marker else {
             // not a marker: keep the text up to and including '['
             out.extend(tok.encode(&rest[..start + 1]).into_iter().map(Some));
             rest = &rest[start + 1..];
             continue;
         };
         out.extend(tok.encode(&rest[..start]).into_iter().map(Some));
-        out.extend(std::iter::repeat_n(None, count));
-        rest = &rest[end + 1..];
+        out.extend(std::iter::repeat_n(None, count as usize));
+        rest = &rest[end..];
     }
     out.extend(tok.encode(rest).into_iter().map(Some));
     out

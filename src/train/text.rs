@@ -110,12 +110,8 @@ impl<B: Backend> PendingBatch<B> {
     }
 
     /// How many values [`Self::values`] holds.
-    pub fn len(&self) -> usize {
+    pub fn value_count(&self) -> usize {
         3 * self.n_sup + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -496,17 +492,17 @@ impl<B: AutodiffBackend> TrainTask<B> for TextTask<B> {
         let mut at = 0;
         let mut logs = Vec::with_capacity(pending.len());
         for (i, p) in pending.iter().enumerate() {
-            let log = p.resolve_from(&host[at..at + p.len()]).map_err(|e| {
-                match e.downcast::<NonFiniteLoss>() {
+            let log = p
+                .resolve_from(&host[at..at + p.value_count()])
+                .map_err(|e| match e.downcast::<NonFiniteLoss>() {
                     Ok(n) => NonFiniteLoss {
                         deferred_index: Some(i),
                         ..n
                     }
                     .into(),
                     Err(e) => e,
-                }
-            })?;
-            at += p.len();
+                })?;
+            at += p.value_count();
             logs.push(step_log(&log, tokens));
         }
         Ok(logs)
