@@ -60,7 +60,29 @@ fn train_logs_to_tensorboard_and_samples_reproducibly() {
         .as_array()
         .expect("text samples");
     assert_eq!(texts.len(), 2);
-    assert!(texts[0][1].as_str().unwrap().contains("ROMEO"));
+    // the samples start from the opening line of a held-out document of this corpus: the first
+    // line of the logged text is the start of a document pyarrow reads from the Parquet file
+    let logged = texts[0][1].as_str().unwrap();
+    let prompt = logged
+        .strip_prefix("```\n")
+        .unwrap()
+        .split('\n')
+        .next()
+        .unwrap();
+    assert!(!prompt.trim().is_empty(), "{logged}");
+    let script = "import sys, pyarrow.parquet as pq\nrows = pq.read_table(sys.argv[1]).column('text').to_pylist()\nprint(sum(1 for r in rows if r and r.startswith(sys.argv[2])))";
+    let found = std::process::Command::new("python3")
+        .args(["-c", script, &corpus(), prompt])
+        .output()
+        .expect("python3 with pyarrow");
+    let count: usize = String::from_utf8_lossy(&found.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(
+        count >= 1,
+        "{prompt:?} opens no document of the corpus: {found:?}"
+    );
 
     // Same seed, same text; another seed, other text; --prompt-file reads the prompt from a file.
     let prompt = dir.path().join("prompt.txt");
@@ -379,18 +401,54 @@ fn eval_is_deterministic_and_compare_writes_a_report_with_plots() {
     cmd.args(sets(&settings));
     let o = run(&mut cmd);
     ok(&o);
+    // each run logs only the scalars its model has: the transformer has no halting head
+    let tb_trm = read_tensorboard(&d.join("runs/t/trm/tb"));
+    let tb_base = read_tensorboard(&d.join("runs/t/base/tb"));
+    assert!(tb_trm["scalars"]["train/halt_loss"].is_array(), "{tb_trm}");
+    assert!(
+        tb_base["scalars"].get("train/halt_loss").is_none(),
+        "{tb_base}"
+    );
+    assert!(
+        tb_base["scalars"]["train/perplexity"].is_array(),
+        "{tb_base}"
+    );
     let report = std::fs::read_to_string(d.join("eval/compare-t/README.md")).unwrap();
     assert!(
         report.contains("| trm | TRM") && report.contains("| base | transformer"),
         "{report}"
     );
-    for png in [
-        "val_ppl_vs_tokens.png",
-        "val_ppl_vs_time.png",
-        "ppl_vs_supervision_step.png",
+    for svg in [
+        "val_ppl_vs_tokens.svg",
+        "val_ppl_vs_time.svg",
+        "ppl_vs_supervision_step.svg",
     ] {
-        let bytes = std::fs::read(d.join("eval/compare-t").join(png)).unwrap();
-        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png} is not a PNG");
+        let text = std::fs::read_to_string(d.join("eval/compare-t").join(svg)).unwrap();
+        assert!(
+            text.trim_start().starts_with("<svg") && text.trim_end().ends_with("</svg>"),
+            "{svg} is not an SVG document"
+        );
+        // the text nodes: the legend names both runs, and no tick label is a raw float such as
+        // 150000.0
+        let labels: Vec<&str> = text
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| {
+                t.split_once('>')
+                    .and_then(|(_, rest)| rest.split_once("</text>"))
+            })
+            .map(|(label, _)| label.trim())
+            .collect();
+        assert!(
+            labels.contains(&"trm") && labels.contains(&"base"),
+            "{svg}: {labels:?}"
+        );
+        assert!(
+            !labels
+                .iter()
+                .any(|l| l.ends_with(".0") && l.parse::<f64>().is_ok()),
+            "{svg} has unformatted tick labels: {labels:?}"
+        );
     }
 
     let eval = |steps: &str| {

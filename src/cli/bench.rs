@@ -11,9 +11,11 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Configs to measure (the tokenizer named in each sets the vocabulary size).
+    /// TOML config to measure, repeatable: one table row each (language-model configs only;
+    /// the tokenizer named in each sets the vocabulary size).
     #[arg(long = "config", required = true)]
     pub configs: Vec<PathBuf>,
+    /// Override a config field in every config (repeatable): --set train.batch_size=8
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
     /// Timed training batches per config (after one warm-up batch).

@@ -13,37 +13,48 @@ pub struct ChessArgs {
     /// A chess run folder (best checkpoint, else latest) or one checkpoint folder.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// The UCI engine binary (Stockfish): it labels best moves, scores the model's moves and
+    /// plays the games.
     #[arg(long, default_value = crate::data::puzzle::chess::uci::DEFAULT_ENGINE_PATH)]
     pub engine: PathBuf,
-    /// Engine depth for best moves and centipawn scores.
+    /// Engine search depth (plies) for best moves and centipawn scores; the engine's moves in
+    /// games search at most 8.
     #[arg(long, default_value_t = 10)]
     pub depth: u32,
     /// At most this many of the run's test positions.
     #[arg(long, default_value_t = 200)]
     pub positions: usize,
-    /// Lichess puzzle CSV (PuzzleId,FEN,Moves,...).
+    /// Lichess puzzle CSV (PuzzleId,FEN,Moves,...): solved when every move of the solving
+    /// side matches.
     #[arg(long)]
     pub lichess: Option<PathBuf>,
+    /// At most this many puzzles from --lichess (the first ones of the file).
     #[arg(long, default_value_t = 200)]
     pub lichess_limit: usize,
     /// Mate-in-N PGN files (FEN header + mainline).
     #[arg(long, num_args = 1..)]
     pub mates: Vec<PathBuf>,
-    /// Games against Stockfish limited to --opponent-elo (colours alternate).
+    /// Games against Stockfish limited to --opponent-elo (colours alternate; 0: no games).
     #[arg(long, default_value_t = 10)]
     pub games: usize,
+    /// Strength of the engine in the games (UCI_Elo); the model's Elo estimate is relative
+    /// to it.
     #[arg(long, default_value_t = 1350)]
     pub opponent_elo: u32,
+    /// Plies (half-moves) per game; a game still going after them counts as a draw.
     #[arg(long, default_value_t = 200)]
     pub max_plies: usize,
-    /// Folder of chess-openings .tsv files to start games from.
+    /// Folder of lichess chess-openings .tsv files: each game starts from a random opening
+    /// line (default: the initial position).
     #[arg(long)]
     pub openings: Option<PathBuf>,
     /// Supervision steps (default: the trained N_sup).
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Seed for choosing the games' opening lines from --openings.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// cpu, cuda or cuda:N (the model; the engine always runs on the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: Device,
 }

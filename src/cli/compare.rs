@@ -18,11 +18,12 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// Two or more configs; data, tokenizer, steps, batch, sequence length, evaluation and seed are
-    /// taken from the first so that every model sees the same tokens.
+    /// TOML config of one model, given two or more times; data, tokenizer, steps, batch,
+    /// sequence length, evaluation and seed are taken from the first so that every model sees
+    /// the same tokens.
     #[arg(long = "config", required = true, num_args = 1)]
     pub configs: Vec<PathBuf>,
-    /// Overrides applied to every config.
+    /// Override a config field in every config (repeatable): --set train.steps=500
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
     /// Name of the comparison: runs go to RUNS_DIR/NAME/, the report to OUT_DIR/compare-NAME/.
@@ -34,9 +35,10 @@ pub struct CompareArgs {
     /// Folder for the report (written to OUT_DIR/compare-NAME/).
     #[arg(long, default_value = "eval")]
     pub out_dir: PathBuf,
-    /// Held-out windows for the final evaluation.
+    /// Held-out windows (of train.seq_len tokens) for the final evaluation of every model.
     #[arg(long, default_value_t = 1024)]
     pub eval_windows: usize,
+    /// cpu, cuda or cuda:N: one device, the models trained and evaluated one after another.
     #[arg(long, default_value = "cpu")]
     pub device: Device,
 }

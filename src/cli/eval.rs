@@ -24,7 +24,8 @@ pub struct EvalArgs {
     /// Text column of --data (default: the run's).
     #[arg(long)]
     pub text_column: Option<String>,
-    /// At most this many windows of seq_len tokens.
+    /// At most this many windows of seq_len tokens (training validates on the first
+    /// train.eval_windows of the same windows, 64 by default, so its log can differ).
     #[arg(long, default_value_t = 1024)]
     pub max_windows: usize,
     /// Supervision steps to run (default: the trained N_sup; more is test-time compute).
@@ -34,8 +35,20 @@ pub struct EvalArgs {
     /// halting probability reaches a threshold (0.3, 0.5, 0.7, 0.9, 0.99).
     #[arg(long)]
     pub adaptive: bool,
+    /// Print one JSON object instead of Markdown tables.
+    #[arg(long)]
+    pub json: bool,
+    /// cpu, cuda or cuda:N (cuda needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
     pub device: Device,
+}
+
+/// What the language-model evaluation used, beside its report.
+struct Used {
+    windows: usize,
+    seq_len: usize,
+    /// The run's own validation windows (not --data), and how many training evaluated.
+    run_val_windows: Option<usize>,
 }
 
 const THRESHOLDS: [f64; 5] = [0.3, 0.5, 0.7, 0.9, 0.99];
@@ -43,7 +56,7 @@ const THRESHOLDS: [f64; 5] = [0.3, 0.5, 0.7, 0.9, 0.99];
 struct Job(EvalArgs);
 
 impl OnBackend for Job {
-    type Output = (PerplexityReport, Option<Vec<AdaptiveRow>>);
+    type Output = (PerplexityReport, Option<Vec<AdaptiveRow>>, Used);
     fn run<B: burn::tensor::backend::AutodiffBackend>(
         self,
         device: B::Device,
@@ -51,6 +64,7 @@ impl OnBackend for Job {
         let args = self.0;
         let trained = load_trained::<B::InnerBackend>(&args.checkpoint, None, &device)?;
         let (_, mut val_cfg) = loader_configs(&trained.config)?;
+        let own_data = args.data.is_empty() && args.text_column.is_none();
         if !args.data.is_empty() {
             val_cfg.files = expand_paths(&args.data)?;
             val_cfg.split = Split::All;
@@ -77,7 +91,12 @@ impl OnBackend for Job {
         } else {
             None
         };
-        Ok((report, adaptive))
+        let used = Used {
+            windows: set.windows.len(),
+            seq_len: trained.config.train.seq_len,
+            run_val_windows: own_data.then_some(trained.config.train.eval_windows),
+        };
+        Ok((report, adaptive, used))
     }
 }
 
@@ -111,7 +130,30 @@ impl OnBackend for PuzzleJob {
 
 fn run_puzzle(args: EvalArgs) -> Result<()> {
     let checkpoint = args.checkpoint.clone();
+    let json = args.json;
     let (report, replay) = dispatch(args.device, PuzzleJob(args))?;
+    if json {
+        let steps: Vec<_> = report
+            .per_step
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "step": s.step,
+                    "exact_accuracy": s.exact_accuracy,
+                    "token_accuracy": s.token_accuracy,
+                    "halt_accuracy": s.halt_accuracy,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "checkpoint": checkpoint.display().to_string(),
+            "kind": "puzzle",
+            "summary": report.summary(),
+            "steps": steps,
+        });
+        println!("{out}");
+        return Ok(());
+    }
     println!("{}: {}", checkpoint.display(), report.summary());
     println!("| supervision steps | exact accuracy | token accuracy | halting accuracy |");
     println!("|---|---|---|---|");
@@ -133,25 +175,72 @@ fn run_puzzle(args: EvalArgs) -> Result<()> {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let (run, _) = resolve_checkpoint(&args.checkpoint)?;
-    if Config::load(&run.config(), &[])?.is_puzzle() {
+    if Config::load_run(&run.config(), &[])?.is_puzzle() {
         return run_puzzle(args);
     }
     let checkpoint = args.checkpoint.clone();
-    let (report, adaptive) = dispatch(args.device, Job(args))?;
+    let (json, max_windows) = (args.json, args.max_windows);
+    let (report, adaptive, used) = dispatch(args.device, Job(args))?;
+    let bpb = report.bits_per_byte_per_step();
+    if json {
+        let steps: Vec<_> = report
+            .nll_per_step
+            .iter()
+            .enumerate()
+            .map(|(s, nll)| {
+                serde_json::json!({
+                    "step": s + 1, "nll": nll, "perplexity": nll.exp(), "bits_per_byte": bpb[s],
+                })
+            })
+            .collect();
+        let adaptive: Option<Vec<_>> = adaptive.map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "threshold": r.threshold, "mean_steps": r.mean_steps, "perplexity": r.ppl,
+                    })
+                })
+                .collect()
+        });
+        let out = serde_json::json!({
+            "checkpoint": checkpoint.display().to_string(),
+            "kind": "language_model",
+            "windows": used.windows,
+            "seq_len": used.seq_len,
+            "tokens": report.tokens,
+            "bytes": report.bytes,
+            "elbo_bound": report.elbo_bound,
+            "steps": steps,
+            "adaptive": adaptive,
+        });
+        println!("{out}");
+        return Ok(());
+    }
     if report.elbo_bound {
         println!(
             "masked head: perplexity and bits per byte are ELBO upper bounds, not exact values"
         );
     }
     println!(
-        "{}: {} tokens, {} bytes",
+        "{}: {} windows of {} tokens ({} tokens scored, {} bytes)",
         checkpoint.display(),
+        used.windows,
+        used.seq_len,
         report.tokens,
         report.bytes
     );
+    if let Some(trained_on) = used.run_val_windows.filter(|&w| w != used.windows) {
+        let why = if used.windows < max_windows {
+            format!("all {} windows of its validation split", used.windows)
+        } else {
+            format!("the first {max_windows} (--max-windows)")
+        };
+        println!(
+            "note: training's validation log used the first {trained_on} windows (train.eval_windows); this uses {why}, so the numbers differ from the log; --max-windows {trained_on} reproduces the logged value"
+        );
+    }
     println!("| supervision step | NLL (nats/token) | perplexity | bits per byte |");
     println!("|---|---|---|---|");
-    let bpb = report.bits_per_byte_per_step();
     for (s, nll) in report.nll_per_step.iter().enumerate() {
         println!(
             "| {} | {nll:.4} | {:.3} | {:.4} |",

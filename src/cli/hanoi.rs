@@ -13,14 +13,16 @@ pub struct HanoiArgs {
     /// A language-model run trained on `trm data hanoi` text.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// Pegs of the puzzles asked (3 or 4; as in the training text).
     #[arg(long, default_value_t = 3)]
     pub pegs: usize,
-    /// Disks trained on (marked in the table), as MIN-MAX.
+    /// Disks trained on (marked in the table, the rest are extrapolation), as MIN-MAX.
     #[arg(long, default_value = "1-6")]
     pub trained: String,
-    /// Test 1..=this many disks.
+    /// Test 1, 2, ... up to this many disks (one row each).
     #[arg(long, default_value_t = 8)]
     pub max_disks: usize,
+    /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: Device,
 }

@@ -13,8 +13,11 @@ pub struct SudokuArgs {
     /// Puzzles to generate.
     #[arg(long)]
     pub count: usize,
-    #[arg(long)]
+    /// Output CSV in the official format: source,question,answer,rating (81 cells a grid, `.`
+    /// for a blank; rating: the solver's guesses).
+    #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Seed of the generator: the same seed and options give the same puzzles.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Keep only puzzles whose rating (solver guesses) is at least this.
@@ -27,10 +30,14 @@ pub struct SudokuArgs {
 
 #[derive(Args, Debug)]
 pub struct MazeArgs {
+    /// Mazes to generate.
     #[arg(long)]
     pub count: usize,
-    #[arg(long)]
+    /// Output CSV in the official format: source,question,answer,rating (cells `#` wall, ` `
+    /// open, `S` start, `G` goal; the answer marks the path with `o`).
+    #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Seed of the generator: the same seed and options give the same mazes.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Grid side (Maze-Hard: 30).
@@ -46,7 +53,9 @@ pub struct ArcArgs {
     /// Folder with arc-agi_{subset}_challenges.json / _solutions.json (Kaggle layout).
     #[arg(long)]
     pub input: PathBuf,
-    #[arg(long)]
+    /// Folder to write the built set into (dataset.json; created if needed), for
+    /// `puzzle.train` in an ARC config.
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Subsets whose tasks are training data (ARC-AGI-2: training2,evaluation2).
     #[arg(
@@ -61,6 +70,7 @@ pub struct ArcArgs {
     /// Augmentations per task (dihedral x colour permutation), each its own puzzle id.
     #[arg(long, default_value_t = 1000)]
     pub augmentations: usize,
+    /// Seed of the augmentations (each task draws from this seed and its id).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Use only the first N tasks of each subset (small CPU sets).
@@ -154,8 +164,10 @@ pub struct ChessArgs {
     /// Search depth of the self-play moves (30% of them are random instead).
     #[arg(long, default_value_t = 2)]
     pub play_depth: u32,
+    /// Seed of the random self-play moves and of the opening choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The UCI engine binary (Stockfish) that plays the games and labels the positions.
     #[arg(long, default_value = crate::data::puzzle::chess::uci::DEFAULT_ENGINE_PATH)]
     pub engine: PathBuf,
     /// Folder of lichess chess-openings .tsv files: each game starts from a random opening line.
@@ -198,15 +210,19 @@ pub struct HanoiArgs {
     /// `hanoi 2 disks 3 pegs: 01 02 12.` (for a causal language model).
     #[arg(long)]
     pub out: PathBuf,
+    /// Pegs (3 or 4).
     #[arg(long, default_value_t = 3)]
     pub pegs: usize,
+    /// Fewest disks of a solution (at least 1).
     #[arg(long, default_value_t = 1)]
     pub min_disks: usize,
+    /// Most disks of a solution (up to 20 on 3 pegs, 12 on 4).
     #[arg(long, default_value_t = 6)]
     pub max_disks: usize,
     /// Rows per number of disks (the order is shuffled).
     #[arg(long, default_value_t = 100)]
     pub copies: usize,
+    /// Seed of the row shuffle.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }

@@ -39,6 +39,10 @@ pub struct TrainArgs {
     /// HOST:PORT where node 0 listens for the other nodes (with --nodes > 1).
     #[arg(long)]
     pub coordinator: Option<String>,
+    /// Start from these weights (fresh optimizer and schedule): a `trm export` folder, a run
+    /// folder or a checkpoint folder; the same as --set train.init_from=PATH.
+    #[arg(long, value_name = "DIR|RUN", conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
     /// No progress output and no final sample.
     #[arg(long)]
     pub quiet: bool,
@@ -65,7 +69,11 @@ impl OnDevices for Job {
     }
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
+pub fn run(mut args: TrainArgs) -> Result<()> {
+    if let Some(from) = &args.init_from {
+        let value = toml::Value::String(from.display().to_string());
+        args.overrides.push(format!("train.init_from={value}"));
+    }
     let (config, run_dir, resume) = match &args.resume {
         Some(dir) => {
             let path = RunDir::new(dir).config();
@@ -75,7 +83,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     dir.display()
                 );
             }
-            (Config::load(&path, &args.overrides)?, dir.clone(), true)
+            (Config::load_run(&path, &args.overrides)?, dir.clone(), true)
         }
         None => {
             let config = match &args.config {

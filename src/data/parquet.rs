@@ -10,6 +10,13 @@ use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::ParquetMetaData;
+use parquet::file::reader::ChunkReader;
+
+use crate::config::BUILTIN_CORPUS;
+
+/// The built-in corpus (Tiny Shakespeare as Parquet, 440 KB), so that the installed binary trains
+/// from any folder without data files.
+static BUILTIN_BYTES: &[u8] = include_bytes!("../../corpora/shakespeare.parquet");
 
 /// Rows decoded per record batch.
 const BATCH_ROWS: usize = 1024;
@@ -20,6 +27,10 @@ const FILES_SHOWN: usize = 3;
 pub fn expand_paths(patterns: &[String]) -> Result<Vec<PathBuf>> {
     let mut files = BTreeSet::new();
     for pattern in patterns {
+        if pattern == BUILTIN_CORPUS {
+            files.insert(PathBuf::from(BUILTIN_CORPUS));
+            continue;
+        }
         // a file whose name holds glob characters (`data[1].parquet`) is itself, not a pattern
         let literal = std::fs::symlink_metadata(pattern).is_ok();
         if is_glob(pattern) && !literal {
@@ -90,7 +101,19 @@ pub struct TextRows {
 impl TextRows {
     /// Opens `path` to read `column` from row `start_row` on (rows past the end read nothing).
     pub fn open(path: &Path, column: &str, start_row: u64) -> Result<Self> {
-        let (builder, root) = open_column(path, column)?;
+        match builtin(path) {
+            Some(bytes) => Self::open_from(bytes, path, column, start_row),
+            None => Self::open_from(open_file(path)?, path, column, start_row),
+        }
+    }
+
+    fn open_from<R: ChunkReader + 'static>(
+        source: R,
+        path: &Path,
+        column: &str,
+        start_row: u64,
+    ) -> Result<Self> {
+        let (builder, root) = open_column(source, path, column)?;
         let (row_groups, skip) = row_groups_from(builder.metadata(), start_row);
         let mask = ProjectionMask::roots(builder.parquet_schema(), [root]);
         let reader = builder
@@ -110,8 +133,14 @@ impl TextRows {
 
     /// Row count from the file's metadata, after checking that `column` is a string column.
     pub fn num_rows(path: &Path, column: &str) -> Result<u64> {
-        let (builder, _) = open_column(path, column)?;
-        Ok(builder.metadata().file_metadata().num_rows().max(0) as u64)
+        let metadata = match builtin(path) {
+            Some(bytes) => open_column(bytes, path, column)?.0.metadata().clone(),
+            None => open_column(open_file(path)?, path, column)?
+                .0
+                .metadata()
+                .clone(),
+        };
+        Ok(metadata.file_metadata().num_rows().max(0) as u64)
     }
 
     /// The next row: `None` at the end of the file, `Some(None)` for a null.
@@ -153,15 +182,24 @@ fn unreadable(path: &Path, error: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("{}: not a readable Parquet file: {error}", path.display())
 }
 
-/// A reader builder for `path` and the index of `column`, checked to be a string column.
-fn open_column(
+/// The bytes of the built-in corpus when `path` names it.
+fn builtin(path: &Path) -> Option<bytes::Bytes> {
+    (path.as_os_str() == BUILTIN_CORPUS).then(|| bytes::Bytes::from_static(BUILTIN_BYTES))
+}
+
+fn open_file(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| anyhow!("cannot open data file {}: {e}", path.display()))
+}
+
+/// A reader builder for `source` (read from `path`) and the index of `column`, checked to be a
+/// string column.
+fn open_column<R: ChunkReader + 'static>(
+    source: R,
     path: &Path,
     column: &str,
-) -> Result<(ParquetRecordBatchReaderBuilder<File>, usize)> {
-    let file =
-        File::open(path).map_err(|e| anyhow!("cannot open data file {}: {e}", path.display()))?;
+) -> Result<(ParquetRecordBatchReaderBuilder<R>, usize)> {
     let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| unreadable(path, e))?;
+        ParquetRecordBatchReaderBuilder::try_new(source).map_err(|e| unreadable(path, e))?;
     let schema = builder.schema();
     let Some((index, field)) = schema.fields().find(column) else {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();

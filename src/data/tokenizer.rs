@@ -97,18 +97,17 @@ impl TextTokenizer {
     }
 
     fn from_hub_cache(model_id: &str) -> Result<Self> {
-        if std::env::var_os("HF_HOME").is_none() && std::env::var_os("HOME").is_none() {
-            // hf-hub's Cache::from_env panics without a home folder.
-            bail!("tokenizer '{model_id}' is not a file, and neither HF_HOME nor HOME is set to find the Hugging Face cache");
-        }
-        let cache = Cache::from_env();
+        let Some(dir) = hub_cache_dir(|key| std::env::var_os(key)) else {
+            bail!("tokenizer '{model_id}' is not a file, and none of HF_HUB_CACHE, HF_HOME, XDG_CACHE_HOME or HOME is set to find the Hugging Face cache");
+        };
+        let cache = Cache::new(dir);
         let repo = Repo::with_revision(model_id.to_string(), RepoType::Model, "main".to_string());
         let repo_dir = cache.path().join(repo.folder_name());
         let file = cache.repo(repo).get("tokenizer.json").ok_or_else(|| {
             anyhow!(
                 "tokenizer '{model_id}' is neither a file nor in the Hugging Face cache \
-                 (looked for {}/refs/main -> snapshots/<hash>/tokenizer.json; set HF_HOME to \
-                 another cache or pass a tokenizer.json path)",
+                 (looked for {}/refs/main -> snapshots/<hash>/tokenizer.json; set HF_HUB_CACHE \
+                 or HF_HOME to another cache or pass a tokenizer.json path)",
                 repo_dir.display()
             )
         })?;
@@ -138,6 +137,11 @@ impl TextTokenizer {
             .to_string(false)
             .map_err(|e| anyhow!("{source}: cannot serialise tokenizer: {e}"))?;
         let fingerprint = hex_fingerprint(&canonical);
+        if fingerprint == *bytes_equivalent_fingerprint() {
+            // the byte tokenizer written as a Hugging Face tokenizer.json (`save`) reads back as
+            // itself, so its fingerprint (and every run made with it) stays the same
+            return Ok(Self::bytes());
+        }
         let token_bytes = token_byte_lengths(&tokenizer, vocab_size, eot);
         let hf = HfTokenizer {
             tokenizer,
@@ -153,14 +157,15 @@ impl TextTokenizer {
         })
     }
 
-    /// Writes tokenizer.json verbatim, or the byte tokenizer's marker file.
+    /// Writes tokenizer.json verbatim; the byte tokenizer as an equivalent Hugging Face
+    /// tokenizer.json (see [`bytes_tokenizer_json`]), so other tools load every run's tokenizer.
     pub fn save(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)
                 .map_err(|e| anyhow!("cannot create folder {}: {e}", dir.display()))?;
         }
         let text = match &self.inner {
-            Inner::Bytes => format!("{BYTES_MARKER}\n"),
+            Inner::Bytes => bytes_tokenizer_json(),
             Inner::Hf(hf) => hf.json.clone(),
         };
         fs::write(path, text).map_err(|e| anyhow!("cannot write tokenizer {}: {e}", path.display()))
@@ -248,6 +253,71 @@ impl fmt::Debug for TextTokenizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TextTokenizer({})", self.describe())
     }
+}
+
+/// The Hugging Face hub cache folder, found as Python's huggingface_hub finds it: `HF_HUB_CACHE`
+/// (or its old name `HUGGINGFACE_HUB_CACHE`), else `$HF_HOME/hub`, else
+/// `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`. Empty values count as unset.
+fn hub_cache_dir(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+    let var = |key: &str| var(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("HF_HUB_CACHE")
+        .or_else(|| var("HUGGINGFACE_HUB_CACHE"))
+        .or_else(|| var("HF_HOME").map(|home| home.join("hub")))
+        .or_else(|| var("XDG_CACHE_HOME").map(|c| c.join("huggingface/hub")))
+        .or_else(|| var("HOME").map(|h| h.join(".cache/huggingface/hub")))
+}
+
+/// The byte tokenizer as a Hugging Face tokenizer.json: a BPE without merges whose vocabulary is
+/// the 256 bytes in GPT-2's byte-to-character alphabet (byte b has id b), a ByteLevel
+/// pre-tokenizer without the split regex and a ByteLevel decoder, and `<|endoftext|>` as the
+/// special token 256. It encodes any text to its UTF-8 bytes and decodes them back, as `bytes`
+/// does (except that Hugging Face also matches the literal text `<|endoftext|>` as token 256).
+pub fn bytes_tokenizer_json() -> String {
+    let vocab: serde_json::Map<String, serde_json::Value> = (0..=255u8)
+        .map(|b| (byte_char(b).to_string(), serde_json::Value::from(b)))
+        .collect();
+    let byte_level = serde_json::json!({
+        "type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false
+    });
+    let json = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [{
+            "id": BYTES_EOT, "content": EOT_TEXT, "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": true
+        }],
+        "normalizer": null,
+        "pre_tokenizer": byte_level,
+        "post_processor": null,
+        "decoder": byte_level,
+        "model": {
+            "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+            "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
+            "ignore_merges": false, "vocab": vocab, "merges": []
+        }
+    });
+    serde_json::to_string_pretty(&json).expect("JSON serialises") + "\n"
+}
+
+/// GPT-2's printable stand-in for byte `b` (`bytes_to_unicode`): printable Latin-1 bytes stand for
+/// themselves, the other 68 take the characters from U+0100 on, in byte order.
+fn byte_char(b: u8) -> char {
+    let printable = |x: u8| matches!(x, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    if printable(b) {
+        return char::from(b);
+    }
+    let rank = (0..b).filter(|&x| !printable(x)).count() as u32;
+    char::from_u32(256 + rank).expect("a valid code point")
+}
+
+/// The fingerprint of [`bytes_tokenizer_json`] read as a Hugging Face tokenizer.
+fn bytes_equivalent_fingerprint() -> &'static String {
+    static FINGERPRINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FINGERPRINT.get_or_init(|| {
+        let tokenizer = Tokenizer::from_str(&bytes_tokenizer_json()).expect("valid tokenizer.json");
+        hex_fingerprint(&tokenizer.to_string(false).expect("serialises"))
+    })
 }
 
 /// True for the byte tokenizer's marker file; an error for a marker of an unknown kind.
@@ -626,6 +696,65 @@ fn read_line_chunk(reader: &mut BufReader<File>, path: &Path) -> Result<Option<S
 #[cfg(test)]
 mod cut_tests {
     use super::*;
+
+    #[test]
+    fn the_hub_cache_is_found_as_huggingface_hub_finds_it() {
+        let find = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            hub_cache_dir(|key| {
+                vars.iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            })
+        };
+        let all = [
+            ("HF_HUB_CACHE", "/hc"),
+            ("HUGGINGFACE_HUB_CACHE", "/old"),
+            ("HF_HOME", "/hh"),
+            ("XDG_CACHE_HOME", "/xdg"),
+            ("HOME", "/home/u"),
+        ];
+        assert_eq!(find(&all), Some(PathBuf::from("/hc")));
+        assert_eq!(find(&all[1..]), Some(PathBuf::from("/old")));
+        assert_eq!(find(&all[2..]), Some(PathBuf::from("/hh/hub")));
+        assert_eq!(find(&all[3..]), Some(PathBuf::from("/xdg/huggingface/hub")));
+        assert_eq!(
+            find(&all[4..]),
+            Some(PathBuf::from("/home/u/.cache/huggingface/hub"))
+        );
+        assert_eq!(
+            find(&[("HF_HUB_CACHE", ""), ("HF_HOME", "/hh")]),
+            Some(PathBuf::from("/hh/hub"))
+        );
+        assert_eq!(find(&[]), None);
+    }
+
+    #[test]
+    fn the_byte_tokenizer_as_hugging_face_json_is_the_byte_tokenizer() {
+        let hf = Tokenizer::from_str(&bytes_tokenizer_json()).unwrap();
+        let text = "ROMEO.\nWhat light — ünïcode 🎭 through\tyonder\r\n\u{0}\u{7f} window?";
+        let ids: Vec<u32> = hf.encode(text, false).unwrap().get_ids().to_vec();
+        let bytes: Vec<u32> = text.bytes().map(u32::from).collect();
+        assert_eq!(ids, bytes, "Hugging Face encodes to the UTF-8 bytes");
+        assert_eq!(hf.decode(&ids, false).unwrap(), text);
+        assert_eq!(hf.token_to_id(EOT_TEXT), Some(BYTES_EOT));
+        // GPT-2's table: printable bytes stand for themselves, byte 0 is U+0100, space U+0120
+        assert_eq!(byte_char(b'A'), 'A');
+        assert_eq!(byte_char(0), '\u{100}');
+        assert_eq!(byte_char(b' '), '\u{120}');
+        assert_eq!(byte_char(0xAD), '\u{143}');
+        // written by `save`, it reads back as the byte tokenizer, with its fingerprint
+        let dir = std::env::temp_dir().join(format!("trm-bytes-json-{}", std::process::id()));
+        let path = dir.join("tokenizer.json");
+        TextTokenizer::bytes().save(&path).unwrap();
+        let back = TextTokenizer::from_file(&path).unwrap();
+        assert!(matches!(back.inner, Inner::Bytes));
+        assert_eq!(back.fingerprint(), TextTokenizer::bytes().fingerprint());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn long_runs_are_cut_and_nothing_is_lost() {

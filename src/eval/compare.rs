@@ -1,4 +1,4 @@
-//! Comparison reports: a Markdown table and PNG plots (plotters) of models trained on the same data,
+//! Comparison reports: a Markdown table and SVG plots (plotters) of models trained on the same data,
 //! tokenizer, token budget and seed, evaluated on the same held-out windows.
 
 use super::PerplexityReport;
@@ -45,7 +45,7 @@ pub fn read_curve(metrics: &Path) -> Result<Vec<CurvePoint>> {
         .collect())
 }
 
-/// Write `DIR/README.md` and the PNG plots; returns the Markdown path.
+/// Write `DIR/README.md` and the SVG plots; returns the Markdown path.
 pub fn write_report(
     dir: &Path,
     title: &str,
@@ -87,9 +87,9 @@ pub fn write_report(
             let _ = writeln!(md, "- {}: {}", r.name, steps.join(", "));
         }
     }
-    md.push_str("\n![validation perplexity against training tokens](val_ppl_vs_tokens.png)\n");
-    md.push_str("![validation perplexity against wall-clock](val_ppl_vs_time.png)\n");
-    md.push_str("![TRM perplexity against supervision step](ppl_vs_supervision_step.png)\n");
+    md.push_str("\n![validation perplexity against training tokens](val_ppl_vs_tokens.svg)\n");
+    md.push_str("![validation perplexity against wall-clock](val_ppl_vs_time.svg)\n");
+    md.push_str("![TRM perplexity against supervision step](ppl_vs_supervision_step.svg)\n");
 
     let curves = |f: fn(&CurvePoint) -> f64| -> Vec<(String, Vec<(f64, f64)>)> {
         results
@@ -103,13 +103,13 @@ pub fn write_report(
             .collect()
     };
     line_plot(
-        &dir.join("val_ppl_vs_tokens.png"),
+        &dir.join("val_ppl_vs_tokens.svg"),
         "validation perplexity vs training tokens",
         "training tokens",
         &curves(|p| p.tokens),
     )?;
     line_plot(
-        &dir.join("val_ppl_vs_time.png"),
+        &dir.join("val_ppl_vs_time.svg"),
         "validation perplexity vs wall-clock",
         "training seconds",
         &curves(|p| p.seconds),
@@ -137,7 +137,7 @@ pub fn write_report(
         })
         .collect();
     line_plot(
-        &dir.join("ppl_vs_supervision_step.png"),
+        &dir.join("ppl_vs_supervision_step.svg"),
         "perplexity vs supervision step",
         "supervision step",
         &steps,
@@ -164,7 +164,7 @@ fn line_plot(
     }
     let pad = (y1 - y0).max(1e-3) * 0.05;
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+        let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 24))
@@ -176,6 +176,8 @@ fn line_plot(
             .configure_mesh()
             .x_desc(x_label)
             .y_desc("perplexity")
+            .x_label_formatter(&|x| tick(*x))
+            .y_label_formatter(&|y| tick(*y))
             .draw()?;
         for (i, (name, pts)) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba().stroke_width(2);
@@ -197,4 +199,41 @@ fn line_plot(
         Ok(())
     };
     draw().map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", path.display()))
+}
+
+/// A short tick label: `150k` rather than `150000.0`, `2.5` rather than `2.5000000001`.
+fn tick(v: f64) -> String {
+    let trim = |s: String| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{}M", trim(format!("{:.2}", v / 1e6)))
+    } else if a >= 1e4 {
+        format!("{}k", trim(format!("{:.1}", v / 1e3)))
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        trim(format!("{v:.2}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick;
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(tick(150_000.0), "150k");
+        assert_eq!(tick(1_250_000.0), "1.25M");
+        assert_eq!(tick(12_500.0), "12.5k");
+        assert_eq!(tick(900.0), "900");
+        assert_eq!(tick(6.0), "6");
+        assert_eq!(tick(6.853), "6.85");
+        assert_eq!(tick(0.0), "0");
+    }
 }

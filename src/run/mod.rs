@@ -2,11 +2,13 @@
 //! checkpoints; and loading a trained model back from it for sampling and evaluation.
 
 pub mod checkpoint;
+mod export;
 mod import;
 mod lock;
 mod trained;
 
 pub use checkpoint::{Checkpoints, Which};
+pub use export::{export_run, load_init, ExportInfo, Exported};
 pub use import::{import_official, Imported};
 pub use lock::RunLock;
 pub use trained::{
@@ -84,7 +86,7 @@ impl RunDir {
                 self.root.display()
             );
         }
-        let saved = Config::load(&self.config(), &[])?;
+        let saved = Config::load_run(&self.config(), &[])?;
         if saved.model != config.model {
             bail!("--resume {}: model.* settings cannot change when resuming (they shape the saved weights)", self.root.display());
         }

@@ -29,7 +29,7 @@ pub fn load_trained<B: Backend>(
     device: &B::Device,
 ) -> Result<Trained<B>> {
     let (run, checkpoint) = resolve_checkpoint(path)?;
-    let config = Config::load(&run.config(), &[])?;
+    let config = Config::load_run(&run.config(), &[])?;
     if config.is_puzzle() {
         bail!(
             "{} is a puzzle run ({:?}): evaluate it with `trm eval --checkpoint {0}`",
@@ -121,7 +121,7 @@ fn load_puzzle_with<B: Backend>(
 /// The checkpoint folder `path` resolves to and its run's config, which must be a puzzle run's.
 pub fn puzzle_run(path: &Path) -> Result<(PathBuf, Config)> {
     let (run, checkpoint) = resolve_checkpoint(path)?;
-    let config = Config::load(&run.config(), &[])?;
+    let config = Config::load_run(&run.config(), &[])?;
     if !config.is_puzzle() {
         bail!(
             "{} is a language-model run, not a puzzle run",

@@ -5,6 +5,8 @@ use crate::nn::{AttnMask, KvCache};
 use crate::rng::Rng;
 use crate::tasks::text::TextLm;
 use burn::prelude::*;
+use std::io::{self, Write};
+use std::ops::ControlFlow;
 
 #[derive(Clone, Debug)]
 pub struct SamplingParams {
@@ -27,6 +29,24 @@ pub struct SamplingParams {
     pub halt_threshold: Option<f64>,
 }
 
+/// Settings of a sample beyond [`SamplingParams`]: how deep the model thinks per token, and
+/// where the text ends.
+#[derive(Clone, Debug, Default)]
+pub struct SampleOptions {
+    /// Supervision steps per forward pass; None = the trained `n_sup`. More than trained is
+    /// test-time depth: the KV cache grows one slot per extra attention call on its own.
+    pub steps: Option<usize>,
+    /// Stop strings: the generated text (never the prompt) ends right before the first one; the
+    /// stop string itself is not written. Empty strings are ignored.
+    pub stop: Vec<String>,
+}
+
+impl SampleOptions {
+    fn steps<B: Backend>(&self, model: &TextLm<B>) -> usize {
+        self.steps.unwrap_or(model.n_sup()).max(1)
+    }
+}
+
 /// Generate after `prompt` (ids), calling `on_token` for each new id; returns the new ids.
 ///
 /// Without the cache every token recomputes its whole context, cut to the model's last `max_len`
@@ -40,6 +60,25 @@ pub fn generate<B: Backend>(
     device: &B::Device,
     mut on_token: impl FnMut(u32),
 ) -> Vec<u32> {
+    generate_with(model, prompt, params, model.n_sup(), device, |id| {
+        on_token(id);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`generate`] with `steps` supervision steps per token (the trained `n_sup` or more: the KV
+/// cache keeps one slot per attention call, supervision step x recursion pass x layer, and makes
+/// the slots the first pass needs) and an `on_token` that may end generation early
+/// (`ControlFlow::Break`: the token it was given is kept, nothing more is generated).
+pub fn generate_with<B: Backend>(
+    model: &TextLm<B>,
+    prompt: &[u32],
+    params: &SamplingParams,
+    steps: usize,
+    device: &B::Device,
+    mut on_token: impl FnMut(u32) -> ControlFlow<()>,
+) -> Vec<u32> {
+    let steps = steps.max(1);
     let mut rng = Rng::new(params.seed);
     let mut context: Vec<u32> = prompt.to_vec();
     let mut cache = KvCache::new();
@@ -71,16 +110,12 @@ pub fn generate<B: Backend>(
         let ids: Vec<i64> = window.iter().map(|&t| t as i64).collect();
         let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, len]), device);
         let last = match params.halt_threshold.filter(|_| !params.cache) {
-            Some(threshold) => {
-                model
-                    .forward_until_settled(tokens, model.n_sup(), threshold)
-                    .0
-            }
+            Some(threshold) => model.forward_until_settled(tokens, steps, threshold).0,
             None => {
                 let logits = model
-                    .forward_steps_with(tokens, model.n_sup(), &mask)
+                    .forward_steps_with(tokens, steps, &mask)
                     .pop()
-                    .expect("n_sup >= 1");
+                    .expect("steps >= 1");
                 logits.narrow(1, len - 1, 1)
             }
         };
@@ -89,52 +124,324 @@ pub fn generate<B: Backend>(
         if Some(id) == params.stop_token {
             break;
         }
-        on_token(id);
+        let flow = on_token(id);
         out.push(id);
         context.push(id);
         if params.cache {
             pending.push(id);
+        }
+        if flow.is_break() {
+            break;
         }
     }
     out
 }
 
 /// Sample text after `prompt` and write it, prompt included, to `out` as it is produced; returns
-/// the same text. Causal head: the prompt follows an end-of-text token (documents start that way
-/// in training) and new tokens stream out one by one. Masked head: `[MASK]` / `[MASK:N]` markers in
-/// the prompt are filled and `max_new_tokens` masked positions are appended (within one window),
-/// then the whole text is written once unmasking ends.
+/// the same text. Write errors are ignored (the text is still generated and returned); see
+/// [`sample_stream`] for a sample that stops on them, with stop strings and other depths.
 pub fn sample_text<B: Backend>(
     model: &TextLm<B>,
     tok: &TextTokenizer,
     prompt: &str,
     params: &SamplingParams,
     device: &B::Device,
-    out: &mut dyn std::io::Write,
+    out: &mut dyn Write,
 ) -> String {
-    let mut known = vec![Some(tok.eot_id())];
+    let mut out = IgnoreErrors(out);
+    let options = SampleOptions::default();
+    match sample_stream(model, tok, prompt, params, &options, device, &mut out) {
+        Ok(text) => text,
+        Err(e) => unreachable!("writes never fail here: {e}"),
+    }
+}
+
+/// Sample text after `prompt` and write it, prompt included, to `out` as it is produced; returns
+/// the same text, or the first write error (generation stops there: a closed pipe reads
+/// `ErrorKind::BrokenPipe`). Causal head: the prompt follows an end-of-text token (documents start
+/// that way in training) and new tokens stream out one by one. Masked head: `[MASK]` /
+/// `[MASK:N]` markers in the prompt are filled and `max_new_tokens` masked positions are appended
+/// (within one window), then the whole text is written once unmasking ends; stop strings are
+/// looked for from the first filled position on.
+pub fn sample_stream<B: Backend>(
+    model: &TextLm<B>,
+    tok: &TextTokenizer,
+    prompt: &str,
+    params: &SamplingParams,
+    options: &SampleOptions,
+    device: &B::Device,
+    out: &mut dyn Write,
+) -> io::Result<String> {
     if model.mask_token().is_some() {
+        let mut known = vec![Some(tok.eot_id())];
         known.extend(parse_infill(prompt, tok));
         let room = model.max_len().saturating_sub(known.len());
         known.extend(std::iter::repeat_n(None, params.max_new_tokens.min(room)));
         known.drain(..known.len().saturating_sub(model.max_len()));
-        let ids = generate_masked(model, &known, params.diffusion_steps, params, device);
-        let text: Vec<u32> = ids.into_iter().filter(|&t| t != tok.eot_id()).collect();
-        let text = tok.decode(&text);
-        let _ = write!(out, "{text}");
-        return text;
+        let first_gap = known
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(known.len());
+        let ids = generate_masked_with(
+            model,
+            &known,
+            params.diffusion_steps,
+            options.steps(model),
+            params,
+            device,
+        );
+        let text_of = |ids: &[u32]| {
+            let ids: Vec<u32> = ids.iter().copied().filter(|&t| t != tok.eot_id()).collect();
+            tok.decode(&ids)
+        };
+        let mut text = text_of(&ids[..first_gap]);
+        let mut filled = text_of(&ids[first_gap..]);
+        if let Some(cut) = find_stop(&filled, 0, &options.stop) {
+            filled.truncate(cut);
+        }
+        text.push_str(&filled);
+        write!(out, "{text}")?;
+        out.flush()?;
+        return Ok(text);
     }
     let ids: Vec<u32> = std::iter::once(tok.eot_id())
         .chain(tok.encode(prompt))
         .collect();
-    let _ = write!(out, "{prompt}");
+    write!(out, "{prompt}")?;
+    out.flush()?;
+    let new = continue_causal(model, tok, &ids, params, options, device, out)?;
+    Ok(format!("{prompt}{}", new.text))
+}
+
+/// What [`continue_ids`] generated and wrote.
+#[derive(Clone, Debug)]
+pub struct Continuation {
+    /// The text written (cut before a stop string).
+    pub text: String,
+    /// The ids generated; where a stop string cut the text, the ids of the text written instead.
+    pub ids: Vec<u32>,
+    /// Whether a stop string ended it.
+    pub stopped: bool,
+}
+
+/// Continue `context` (ids, taken as they are: no end-of-text token is added) and write only the
+/// new text to `out` as it comes, cut before the first stop string. Causal head: streamed token by
+/// token. Masked head: `max_new_tokens` masked positions after the context, at least half a window
+/// (the context is cut from the left to make room), unmasked and written at once, end-of-text
+/// tokens left out. Returns the first write error (generation stops there).
+pub fn continue_ids<B: Backend>(
+    model: &TextLm<B>,
+    tok: &TextTokenizer,
+    context: &[u32],
+    params: &SamplingParams,
+    options: &SampleOptions,
+    device: &B::Device,
+    out: &mut dyn Write,
+) -> io::Result<Continuation> {
+    if model.mask_token().is_none() {
+        return continue_causal(model, tok, context, params, options, device, out);
+    }
+    let max_len = model.max_len();
+    let mut new = params
+        .max_new_tokens
+        .min(max_len.saturating_sub(context.len()));
+    if new < params.max_new_tokens.min(max_len / 2) {
+        new = params.max_new_tokens.min(max_len / 2);
+    }
+    let keep = context.len().min(max_len - new);
+    let mut known: Vec<Option<u32>> = context[context.len() - keep..]
+        .iter()
+        .map(|&t| Some(t))
+        .collect();
+    known.extend(std::iter::repeat_n(None, new));
+    let ids = generate_masked_with(
+        model,
+        &known,
+        params.diffusion_steps,
+        options.steps(model),
+        params,
+        device,
+    );
+    let mut ids: Vec<u32> = ids[keep..]
+        .iter()
+        .copied()
+        .filter(|&t| t != tok.eot_id())
+        .collect();
+    let mut text = tok.decode(&ids);
+    let stopped = match find_stop(&text, 0, &options.stop) {
+        Some(cut) => {
+            text.truncate(cut);
+            ids = tok.encode(&text);
+            true
+        }
+        None => false,
+    };
+    write!(out, "{text}")?;
+    out.flush()?;
+    Ok(Continuation { text, ids, stopped })
+}
+
+/// The causal head's [`continue_ids`].
+fn continue_causal<B: Backend>(
+    model: &TextLm<B>,
+    tok: &TextTokenizer,
+    context: &[u32],
+    params: &SamplingParams,
+    options: &SampleOptions,
+    device: &B::Device,
+    out: &mut dyn Write,
+) -> io::Result<Continuation> {
     let mut decoder = StreamDecoder::new(tok);
-    let new = generate(model, &ids, params, device, |id| {
-        let _ = write!(out, "{}", decoder.push(id));
-        let _ = out.flush();
+    let mut stream = StopStream::new(out, &options.stop);
+    let mut ids = generate_with(model, context, params, options.steps(model), device, |id| {
+        let piece = decoder.push(id);
+        stream.push(&piece)
     });
-    let _ = write!(out, "{}", decoder.finish());
-    format!("{prompt}{}", tok.decode(&new))
+    if !stream.done() {
+        let tail = decoder.finish();
+        let _ = stream.push(&tail);
+    }
+    let stopped = stream.cut.is_some();
+    let text = stream.finish()?;
+    if stopped {
+        ids = tok.encode(&text);
+    }
+    Ok(Continuation { text, ids, stopped })
+}
+
+/// Writes generated text as it comes, holding back what may be the start of a stop string (at
+/// most the longest stop string's length less one byte) until it is known not to be one.
+struct StopStream<'a> {
+    out: &'a mut dyn Write,
+    stops: Vec<&'a str>,
+    /// All text generated so far (cut at the stop string once one is seen).
+    text: String,
+    /// Bytes of `text` written.
+    written: usize,
+    /// Where a stop string began.
+    cut: Option<usize>,
+    error: Option<io::Error>,
+}
+
+impl<'a> StopStream<'a> {
+    fn new(out: &'a mut dyn Write, stops: &'a [String]) -> Self {
+        Self {
+            out,
+            stops: stops
+                .iter()
+                .map(String::as_str)
+                .filter(|s| !s.is_empty())
+                .collect(),
+            text: String::new(),
+            written: 0,
+            cut: None,
+            error: None,
+        }
+    }
+
+    /// A stop string was seen or a write failed: nothing more is wanted.
+    fn done(&self) -> bool {
+        self.cut.is_some() || self.error.is_some()
+    }
+
+    /// Take the next piece of text; Break once a stop string is complete or a write failed.
+    fn push(&mut self, piece: &str) -> ControlFlow<()> {
+        if self.done() {
+            return ControlFlow::Break(());
+        }
+        let before = self.text.len();
+        self.text.push_str(piece);
+        let longest = self.stops.iter().map(|s| s.len()).max().unwrap_or(0);
+        let from = floor_boundary(&self.text, before.saturating_sub(longest.saturating_sub(1)));
+        let safe = match find_stop(&self.text, from, &self.stops) {
+            Some(cut) => {
+                self.cut = Some(cut);
+                self.text.truncate(cut);
+                cut
+            }
+            None => self.text.len() - held_back(&self.text, &self.stops),
+        };
+        self.write_to(safe);
+        if self.done() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
+    fn write_to(&mut self, end: usize) {
+        if end <= self.written || self.error.is_some() {
+            return;
+        }
+        let result = self
+            .out
+            .write_all(&self.text.as_bytes()[self.written..end])
+            .and_then(|()| self.out.flush());
+        match result {
+            Ok(()) => self.written = end,
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Write what was held back; the text written, or the first write error.
+    fn finish(mut self) -> io::Result<String> {
+        self.write_to(self.text.len());
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.text),
+        }
+    }
+}
+
+/// Where `text` is cut for the first stop string: generation ends as soon as the text holds one,
+/// so the stop string that ends first wins (the longest of those ending there), and the text ends
+/// where it begins. Only occurrences starting at `from` or later are looked for.
+pub fn find_stop<S: AsRef<str>>(text: &str, from: usize, stops: &[S]) -> Option<usize> {
+    let hay = &text[from..];
+    stops
+        .iter()
+        .map(|s| s.as_ref())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| hay.find(s).map(|at| (at + s.len(), at)))
+        .min_by_key(|&(end, start)| (end, start))
+        .map(|(_, start)| from + start)
+}
+
+/// Bytes at the end of `text` that begin some stop string (without completing it).
+fn held_back(text: &str, stops: &[&str]) -> usize {
+    let longest = stops.iter().map(|s| s.len()).max().unwrap_or(0);
+    (1..longest.min(text.len() + 1))
+        .rev()
+        .find(|&k| {
+            let at = text.len() - k;
+            text.is_char_boundary(at) && {
+                let tail = &text[at..];
+                stops.iter().any(|s| s.len() > k && s.starts_with(tail))
+            }
+        })
+        .unwrap_or(0)
+}
+
+/// The char boundary at or before byte `at`.
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// A writer whose writes always succeed (what it forwards to may fail unseen).
+struct IgnoreErrors<'a>(&'a mut dyn Write);
+
+impl Write for IgnoreErrors<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _ = self.0.write_all(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        let _ = self.0.flush();
+        Ok(())
+    }
 }
 
 /// Masked-head sampling by iterative unmasking (MDLM ancestral sampling, linear schedule):
@@ -146,6 +453,19 @@ pub fn generate_masked<B: Backend>(
     model: &TextLm<B>,
     tokens: &[Option<u32>],
     steps: usize,
+    params: &SamplingParams,
+    device: &B::Device,
+) -> Vec<u32> {
+    generate_masked_with(model, tokens, steps, model.n_sup(), params, device)
+}
+
+/// [`generate_masked`] with `sup_steps` supervision steps per model call (the trained `n_sup` or
+/// another depth).
+pub fn generate_masked_with<B: Backend>(
+    model: &TextLm<B>,
+    tokens: &[Option<u32>],
+    steps: usize,
+    sup_steps: usize,
     params: &SamplingParams,
     device: &B::Device,
 ) -> Vec<u32> {
@@ -162,9 +482,9 @@ pub fn generate_masked<B: Backend>(
         let len = ids.len();
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, len]), device);
         let logits = model
-            .forward_steps(input, model.n_sup())
+            .forward_steps(input, sup_steps.max(1))
             .pop()
-            .expect("n_sup >= 1");
+            .expect("steps >= 1");
         let vocab = logits.dims()[2];
         let logits: Vec<f32> = logits.into_data().to_vec().expect("f32 logits");
         for (i, slot) in seq.iter_mut().enumerate() {
@@ -321,6 +641,67 @@ mod tests {
             counts[pick_token(logits, p, &mut rng) as usize] += 1;
         }
         counts.iter().map(|&c| c as f64 / draws as f64).collect()
+    }
+
+    /// Feed `pieces` through a StopStream; what was written after each piece, and the result.
+    fn stream(pieces: &[&str], stops: &[&str]) -> (Vec<String>, String, bool) {
+        let stops: Vec<String> = stops.iter().map(|s| s.to_string()).collect();
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        let mut stream = StopStream::new(&mut buf, &stops);
+        for piece in pieces {
+            let flow = stream.push(piece);
+            seen.push(stream.text[..stream.written].to_string());
+            if flow.is_break() {
+                break;
+            }
+        }
+        let stopped = stream.cut.is_some();
+        let text = stream.finish().unwrap();
+        assert_eq!(String::from_utf8(buf).unwrap(), text);
+        (seen, text, stopped)
+    }
+
+    #[test]
+    fn stop_strings_cut_and_are_never_printed() {
+        // the start of a stop string is held back until it is known not to be one
+        let (seen, text, stopped) = stream(&["ab", "c", "d", "e", "f"], &["cde"]);
+        assert_eq!(seen, ["ab", "ab", "ab", "ab"]);
+        assert_eq!((text.as_str(), stopped), ("ab", true));
+        let (seen, text, stopped) = stream(&["ab", "c", "x", "cd"], &["cde"]);
+        assert_eq!(seen, ["ab", "ab", "abcx", "abcx"]);
+        assert_eq!((text.as_str(), stopped), ("abcxcd", false));
+        // inside one piece, and several stops: the one complete first wins
+        let (_, text, _) = stream(&["xxabcdyy"], &["abcd", "c"]);
+        assert_eq!(text, "xxab");
+        let (_, text, _) = stream(&["xyz"], &["q"]);
+        assert_eq!(text, "xyz");
+        // multi-byte characters
+        let (seen, text, stopped) = stream(&["é", "ü", "ö", "ü"], &["üx", "öü"]);
+        assert_eq!(seen, ["é", "é", "éü", "éü"]);
+        assert_eq!((text.as_str(), stopped), ("éü", true));
+        assert_eq!(find_stop("abcd", 0, &["abcd", "bc"]), Some(1));
+        assert_eq!(find_stop("abcabc", 3, &["ab"]), Some(3));
+        assert_eq!(held_back("xxab", &["abc", "b"]), 2);
+        assert_eq!(held_back("é", &["éa"]), 2);
+    }
+
+    #[test]
+    fn a_failed_write_ends_the_stream() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = Closed;
+        let mut stream = StopStream::new(&mut out, &[]);
+        assert!(stream.push("a").is_break());
+        let err = stream.finish().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 
     #[test]

@@ -7,14 +7,14 @@
 use super::parallel::{Cluster, Parallel, Peer};
 use super::trainer::{Evaluation, NonFiniteLoss, StepLog, TrainTask};
 use super::weights::{accumulate_share, Weights};
-use crate::config::{Config, Supervision};
+use crate::config::{Config, ModelKind, Supervision};
 use crate::data::{
     eval_windows, expand_paths, LoaderConfig, LoaderState, Split, TextTokenizer, TokenLoader,
 };
 use crate::eval::perplexity::{evaluate_lm, EvalSet};
 use crate::nn::precision::{cast_to, compute_dtype};
 use crate::rng::Rng;
-use crate::run::{ensure_same_tokenizer, RunDir};
+use crate::run::{ensure_same_tokenizer, load_init, RunDir};
 use crate::sample::{sample_text, SamplingParams};
 use crate::tasks::text::{LmBatch, StepOutput, TextLm};
 use crate::trm::State;
@@ -123,6 +123,24 @@ impl<B: AutodiffBackend> TextLearner<B> {
             config,
             parallel: None,
         }
+    }
+
+    /// A new learner for a run: random weights, or those of `train.init_from` for a new run (a
+    /// resumed run's weights come from its checkpoint afterwards).
+    fn open(
+        config: &Config,
+        resume: bool,
+        tokenizer: &TextTokenizer,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let mut learner = Self::new(config.clone(), tokenizer.vocab_size(), device);
+        let from = &config.train.init_from;
+        if !resume && !from.is_empty() {
+            let model = learner.weights.model.clone();
+            let model = load_init(model, std::path::Path::new(from), config, tokenizer, device)?;
+            learner.weights = Weights::new(model, &config.train);
+        }
+        Ok(learner)
     }
 
     /// Train data-parallel over `cluster` from now on: the other local peers start as threads
@@ -331,20 +349,24 @@ impl<B: AutodiffBackend> TextLearner<B> {
     }
 }
 
-/// What the trainer logs of one batch.
-fn step_log(log: &BatchLog, tokens: u64) -> StepLog {
+/// What the trainer logs of one batch; the halting loss only for a model with a halting head.
+fn step_log(log: &BatchLog, tokens: u64, has_halt: bool) -> StepLog {
     let loss = log.final_loss();
     let mut scalars = vec![("perplexity".to_string(), loss.exp())];
     for (s, l) in log.lm.iter().enumerate() {
         scalars.push((format!("perplexity_step{}", s + 1), l.exp()));
     }
-    scalars.push(("halt_loss".into(), mean(&log.halt)));
+    if has_halt {
+        scalars.push(("halt_loss".into(), mean(&log.halt)));
+    }
     scalars.push(("token_accuracy".into(), *log.accuracy.last().unwrap()));
-    let fields = json!({
+    let mut fields = json!({
         "loss_per_step": log.lm,
-        "halt_loss": log.halt,
         "accuracy": log.accuracy,
     });
+    if has_halt {
+        fields["halt_loss"] = json!(log.halt);
+    }
     StepLog {
         loss,
         lr: log.lr,
@@ -369,6 +391,8 @@ pub struct TextTask<B: AutodiffBackend> {
     unigram_ppl: f64,
     /// Draws the masked head's masking rates and positions.
     noise_rng: Rng,
+    /// The prompt of the samples: `sample.prompt`, or the opening of a held-out document.
+    prompt: String,
     device: B::Device,
 }
 
@@ -412,14 +436,19 @@ impl<B: AutodiffBackend> TrainTask<B> for TextTask<B> {
             eval_windows(&val_cfg, &tokenizer, config.train.eval_windows)?,
             &tokenizer,
         );
+        let prompt = match config.sample.prompt.as_str() {
+            "" => held_out_opening(&val_set.windows[0], &tokenizer),
+            given => given.to_string(),
+        };
         Ok(Self {
             unigram_ppl: unigram_perplexity(&val_set.windows, tokenizer.vocab_size()),
-            learner: TextLearner::new(config.clone(), tokenizer.vocab_size(), device),
+            learner: TextLearner::open(config, resume, &tokenizer, device)?,
             pending: Vec::new(),
             tokenizer,
             loader,
             val_set,
             noise_rng: default_noise_rng(),
+            prompt,
             device: device.clone(),
         })
     }
@@ -503,7 +532,8 @@ impl<B: AutodiffBackend> TrainTask<B> for TextTask<B> {
                     Err(e) => e,
                 })?;
             at += p.value_count();
-            logs.push(step_log(&log, tokens));
+            let has_halt = self.learner.config.model.kind == ModelKind::Trm;
+            logs.push(step_log(&log, tokens, has_halt));
         }
         Ok(logs)
     }
@@ -536,6 +566,7 @@ impl<B: AutodiffBackend> TrainTask<B> for TextTask<B> {
             ema,
             &self.tokenizer,
             config,
+            &self.prompt,
             &self.device,
             &mut std::io::sink(),
         );
@@ -570,12 +601,13 @@ impl<B: AutodiffBackend> TrainTask<B> for TextTask<B> {
     fn finish(&mut self, verbose: bool) -> Result<()> {
         if verbose {
             let config = &self.learner.config;
-            println!("\nSample (EMA weights, prompt {:?}):", config.sample.prompt);
+            println!("\nSample (EMA weights, prompt {:?}):", self.prompt);
             let ema = &self.learner.weights.ema;
             sample(
                 ema,
                 &self.tokenizer,
                 config,
+                &self.prompt,
                 &self.device,
                 &mut std::io::stdout(),
             );
@@ -613,11 +645,31 @@ pub fn loader_configs(config: &Config) -> Result<(LoaderConfig, LoaderConfig)> {
     })
 }
 
+/// The opening line of the held-out document that starts `window` (the first validation window
+/// starts a document): up to and including its first line break, at most 48 characters.
+fn held_out_opening(window: &[u32], tok: &TextTokenizer) -> String {
+    let doc: Vec<u32> = window
+        .iter()
+        .copied()
+        .take_while(|&t| t != tok.eot_id())
+        .take(64)
+        .collect();
+    let text = tok.decode(&doc);
+    let line = match text.find('\n') {
+        Some(i) => &text[..=i],
+        None => &text,
+    };
+    let opening: String = line.chars().take(48).collect();
+    // a cut multi-byte character decodes to U+FFFD; leave it out
+    opening.trim_end_matches('\u{FFFD}').to_string()
+}
+
 /// The configured sample from `model`, streamed to `out`.
 fn sample<B: Backend>(
     model: &TextLm<B>,
     tok: &TextTokenizer,
     config: &Config,
+    prompt: &str,
     device: &B::Device,
     out: &mut dyn std::io::Write,
 ) -> String {
@@ -633,7 +685,7 @@ fn sample<B: Backend>(
         diffusion_steps: s.steps,
         halt_threshold: None,
     };
-    sample_text(model, tok, &s.prompt, &params, device, out)
+    sample_text(model, tok, prompt, &params, device, out)
 }
 
 /// exp(H) of the token distribution of the validation targets.

@@ -5,6 +5,9 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+pub mod keys;
+mod paths;
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -116,10 +119,13 @@ impl ModelConfig {
     }
 }
 
+/// The name of the corpus built into the binary (Tiny Shakespeare), the default `data.train`.
+pub const BUILTIN_CORPUS: &str = "builtin:shakespeare";
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Parquet files or globs.
+    /// Parquet files or globs, or `builtin:shakespeare` (the corpus built into the binary).
     pub train: Vec<String>,
     /// Separate validation files; when empty, `val_fraction` of the training documents is held out.
     pub val: Vec<String>,
@@ -134,7 +140,7 @@ pub struct DataConfig {
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
-            train: vec!["corpora/shakespeare.parquet".into()],
+            train: vec![BUILTIN_CORPUS.into()],
             val: vec![],
             text_column: "text".into(),
             tokenizer: "bytes".into(),
@@ -206,6 +212,9 @@ pub struct TrainConfig {
     /// Precision of the training passes: `f32`, or `bf16` (forward and backward in bf16; weights,
     /// gradients, optimizer moments, EMA, losses and norms in f32). Evaluation runs in f32.
     pub precision: Precision,
+    /// Start a new run from these weights instead of random ones (fresh optimizer and schedule):
+    /// a `trm export` folder, a run folder or a checkpoint folder. Empty = random initialisation.
+    pub init_from: String,
 }
 
 /// The dtype training activations are computed in.
@@ -242,6 +251,7 @@ impl Default for TrainConfig {
             log_every: 10,
             seed: 0,
             precision: Precision::F32,
+            init_from: String::new(),
         }
     }
 }
@@ -249,7 +259,8 @@ impl Default for TrainConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SampleConfig {
-    /// Prompt of the samples written during training and printed at the end.
+    /// Prompt of the samples written during training and printed at the end; empty = the opening
+    /// line of the first held-out document, so the prompt fits the corpus.
     pub prompt: String,
     pub max_new_tokens: usize,
     pub temperature: f64,
@@ -262,7 +273,7 @@ pub struct SampleConfig {
 impl Default for SampleConfig {
     fn default() -> Self {
         Self {
-            prompt: "ROMEO.\n".into(),
+            prompt: String::new(),
             max_new_tokens: 120,
             temperature: 0.8,
             top_k: 50,
@@ -396,23 +407,52 @@ impl Config {
     }
 
     /// Parse TOML text, then apply `KEY=VALUE` overrides; unknown keys and wrong types are errors.
+    /// Relative paths (data files, tokenizer file, puzzle data) resolve against the working
+    /// directory and are stored absolute, so a run's config.toml means the same from anywhere.
     pub fn from_toml_str(text: &str, overrides: &[String], origin: &str) -> Result<Self> {
+        Self::parse(text, overrides, origin, None)
+    }
+
+    /// A config file: paths written in it resolve relative to the file's folder, paths given with
+    /// `--set` relative to the working directory.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let folder = std::fs::canonicalize(folder.unwrap_or(Path::new(".")))
+            .with_context(|| format!("cannot resolve the folder of config {}", path.display()))?;
+        Self::parse(&text, overrides, &path.display().to_string(), Some(&folder))
+    }
+
+    /// A run folder's config.toml: written with absolute paths, so it is read as it is (relative
+    /// paths in runs made before that resolve against the working directory, as they did then).
+    pub fn load_run(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        Self::parse(&text, overrides, &path.display().to_string(), None)
+    }
+
+    fn parse(
+        text: &str,
+        overrides: &[String],
+        origin: &str,
+        folder: Option<&Path>,
+    ) -> Result<Self> {
         let mut value: toml::Value =
             toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {}", one_line(&e)))?;
+        if let Some(folder) = folder {
+            paths::resolve(&mut value, folder);
+        }
         for item in overrides {
             apply_override(&mut value, item)?;
         }
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
+        paths::resolve(&mut value, &cwd);
         let config: Config = value
             .try_into()
             .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", one_line(&e)))?;
         config.validate()?;
         Ok(config)
-    }
-
-    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
-        Self::from_toml_str(&text, overrides, &path.display().to_string())
     }
 
     pub fn to_toml(&self) -> String {
@@ -589,7 +629,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.train.steps, 500);
         assert_eq!(c.data.text_column, "body");
-        assert_eq!(c.data.train, vec!["a.parquet", "b/*.parquet"]);
+        // relative paths given with --set resolve against the working directory, stored absolute
+        let cwd = std::env::current_dir().unwrap();
+        let at = |p: &str| cwd.join(p).display().to_string();
+        assert_eq!(c.data.train, vec![at("a.parquet"), at("b/*.parquet")]);
         assert_eq!(c.train.lr, 1e-3);
         assert_eq!(c.model.y_init, YInit::Fixed);
     }
