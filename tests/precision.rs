@@ -31,7 +31,7 @@ fn step(model: &TextLm<B>, precision: Precision) -> (f64, DType, Vec<(String, Ve
     let state = model.supervision_step_grad(&x, start, &mask);
     let y_dtype = state.y.dtype();
     let out = StepOutput {
-        logits: model.logits(state.y.clone()),
+        logits: model.logits(state.y.clone(), &mask),
         state,
     };
     assert_eq!(out.logits.dtype(), DType::F32, "losses read f32 logits");

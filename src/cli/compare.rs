@@ -62,6 +62,17 @@ impl OnBackend for Job {
                 .resolve(Which::Latest)?
                 .is_some_and(|d| d.ends_with(format!("step-{:06}", config.train.steps)));
             if done {
+                // a finished run is reused only for the same settings: an edited config under the
+                // same name would otherwise report the old model
+                let saved = Config::load_run(&run.config(), &[])?;
+                if (&saved.model, &saved.data, &saved.train)
+                    != (&config.model, &config.data, &config.train)
+                {
+                    bail!(
+                        "{name}: {} holds a finished run with other settings than this config now gives: remove it or use another --name",
+                        run_dir.display()
+                    );
+                }
                 eprintln!("{name}: reusing the finished run in {}", run_dir.display());
             } else {
                 eprintln!("{name}: training in {}", run_dir.display());
@@ -89,13 +100,13 @@ impl OnBackend for Job {
                     eval_set.insert(EvalSet::new(windows, &trained.tokenizer))
                 }
             };
-            let val = evaluate_lm(
-                &trained.model,
-                set,
-                config.train.batch_size,
-                trained.model.n_sup(),
-                &device,
-            );
+            // the TRM also past its trained depth: the test-time depth curve of the report
+            let trained_steps = trained.model.n_sup();
+            let steps = match config.model.kind {
+                ModelKind::Trm => 4 * trained_steps,
+                ModelKind::Transformer => 1,
+            };
+            let val = evaluate_lm(&trained.model, set, config.train.batch_size, steps, &device);
             let curve = read_curve(&run.metrics())?;
             let state: serde_json::Value = crate::run::checkpoint::load_state(&latest)?;
             results.push(RunResult {
@@ -116,6 +127,7 @@ impl OnBackend for Job {
                 train_tokens: state["tokens_seen"].as_u64().unwrap_or(0),
                 train_seconds: state["train_seconds"].as_f64().unwrap_or(0.0),
                 val,
+                trained_steps,
                 curve,
             });
         }

@@ -54,6 +54,22 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("model.seed", "Seed of the weight initialisation"),
     (
+        "model.prelude_layers",
+        "LM: pre-norm blocks that read the embedding once before the recursion (0 = none)",
+    ),
+    (
+        "model.coda_layers",
+        "LM: pre-norm blocks between y and the head, at every supervision step (0 = none)",
+    ),
+    (
+        "model.injection",
+        r#""add" (f(h + input), the paper) | "concat" (f(adapter([h, input])), Huginn)"#,
+    ),
+    (
+        "model.norm",
+        r#"recursive blocks: "post" (the paper) | "sandwich" (norm in and out, Huginn)"#,
+    ),
+    (
         "data.train",
         r#"Training Parquet files or globs, or "builtin:shakespeare" (the corpus built into trm)"#,
     ),
@@ -120,7 +136,19 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "train.supervision",
-        r#""per_step" (an update after each supervision step) | "accumulate" (one per batch)"#,
+        r#""per_step" (update per step) | "accumulate" (one per batch) | "unrolled" (recurrent depth)"#,
+    ),
+    (
+        "train.depth",
+        r#"unrolled: steps per batch, "fixed" | "uniform" | "poisson_lognormal" (mean n_sup)"#,
+    ),
+    (
+        "train.backprop_steps",
+        "unrolled: the last N supervision steps carry gradient (0 = all): truncated backprop",
+    ),
+    (
+        "train.lm_loss",
+        r#"unrolled: loss on "every" gradient step (mean), the "last" only, or a "random" one"#,
     ),
     (
         "train.halt_loss_weight",

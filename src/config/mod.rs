@@ -82,6 +82,36 @@ pub struct ModelConfig {
     pub y_init: YInit,
     /// Seed of the weight initialisation.
     pub seed: u64,
+    /// Language model only: ordinary pre-norm blocks that read the embedding once before the
+    /// recursion (Huginn's prelude) and that read y before the head at every step (its coda).
+    pub prelude_layers: usize,
+    pub coda_layers: usize,
+    /// How the recursion's input meets the state: added (the paper) or concatenated and mapped
+    /// back to D by a linear adapter (Huginn).
+    pub injection: Injection,
+    /// Norm placement in the recursive network's blocks: post-norm (the paper) or sandwich
+    /// (Huginn: normalised input and output of each sub-layer, residual outside).
+    pub norm: NormPlacement,
+}
+
+/// How the network f combines its state h with the injected input.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Injection {
+    /// f(h + injection).
+    Add,
+    /// f(adapter([h, injection])), adapter: 2D -> D.
+    Concat,
+}
+
+/// Where the RMSNorms sit in a recursive block.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NormPlacement {
+    /// h = rms(h + mix(h)); h = rms(h + mlp(h)).
+    Post,
+    /// h = h + rms(mix(rms(h))); h = h + rms(mlp(rms(h))).
+    Sandwich,
 }
 
 impl Default for ModelConfig {
@@ -101,6 +131,10 @@ impl Default for ModelConfig {
             n_sup: 2,
             y_init: YInit::Embed,
             seed: 0,
+            prelude_layers: 0,
+            coda_layers: 0,
+            injection: Injection::Add,
+            norm: NormPlacement::Post,
         }
     }
 }
@@ -173,6 +207,35 @@ pub enum Supervision {
     PerStep,
     /// Gradients of all supervision steps averaged into one optimizer step per batch.
     Accumulate,
+    /// Recurrent depth (Huginn): per batch a number of supervision steps drawn from
+    /// `train.depth` (mean n_sup), the state carried with its graph through the last
+    /// `train.backprop_steps`, the loss as `train.lm_loss` says, one optimizer step.
+    Unrolled,
+}
+
+/// How many supervision steps an `unrolled` batch runs.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Depth {
+    /// Always n_sup.
+    Fixed,
+    /// Uniform on 1 ..= 2 n_sup - 1.
+    Uniform,
+    /// 1 + Poisson(e^tau), tau ~ N(ln(n_sup - 1) - 1/8, 1/2) (Huginn): mean n_sup, a long tail,
+    /// cut at 4 n_sup.
+    PoissonLognormal,
+}
+
+/// Which supervision steps of an `unrolled` batch the language-model loss reads.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LmLoss {
+    /// The mean over the steps that carry gradient.
+    Every,
+    /// The last step only (Huginn).
+    Last,
+    /// One step drawn uniformly among those that carry gradient.
+    Random,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -200,6 +263,13 @@ pub struct TrainConfig {
     pub grad_clip: f64,
     pub ema_decay: f64,
     pub supervision: Supervision,
+    /// `unrolled` only: the distribution of supervision steps per batch.
+    pub depth: Depth,
+    /// `unrolled` only: supervision steps that carry gradient, the last ones (0 = all; earlier
+    /// steps run without gradient: truncated backpropagation).
+    pub backprop_steps: usize,
+    /// `unrolled` only: which steps' next-token loss is trained.
+    pub lm_loss: LmLoss,
     /// Weight of the halting (Q) head's binary cross-entropy in the loss.
     pub halt_loss_weight: f64,
     pub checkpoint_every: u64,
@@ -244,6 +314,9 @@ impl Default for TrainConfig {
             grad_clip: 1.0,
             ema_decay: 0.99,
             supervision: Supervision::PerStep,
+            depth: Depth::Fixed,
+            backprop_steps: 0,
+            lm_loss: LmLoss::Every,
             halt_loss_weight: 0.5,
             checkpoint_every: 100,
             eval_every: 100,
@@ -547,6 +620,22 @@ impl Config {
         }
         if !(0.0..1.0).contains(&self.data.val_fraction) {
             bail!("data.val_fraction must be in [0, 1)");
+        }
+        let recipe = m.prelude_layers > 0
+            || m.coda_layers > 0
+            || m.injection != Injection::Add
+            || m.norm != NormPlacement::Post;
+        if recipe && (self.is_puzzle() || m.kind != ModelKind::Trm) {
+            bail!("model.prelude_layers, coda_layers, injection and norm shape the recursive language model; puzzles keep the paper's recipe and the transformer baseline has its own");
+        }
+        if t.supervision == Supervision::Unrolled && (self.is_puzzle() || m.kind != ModelKind::Trm)
+        {
+            bail!("train.supervision = \"unrolled\" is for the recursive language model (puzzles halt per puzzle, the baseline runs once)");
+        }
+        if t.supervision != Supervision::Unrolled
+            && (t.depth != Depth::Fixed || t.backprop_steps != 0 || t.lm_loss != LmLoss::Every)
+        {
+            bail!("train.depth, backprop_steps and lm_loss apply to train.supervision = \"unrolled\" only");
         }
         if self.is_puzzle() {
             let p = &self.puzzle;

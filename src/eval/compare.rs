@@ -23,8 +23,11 @@ pub struct RunResult {
     pub flops_per_token: f64,
     pub train_tokens: u64,
     pub train_seconds: f64,
-    /// The final evaluation on the shared held-out windows.
+    /// The final evaluation on the shared held-out windows, after each supervision step up to
+    /// 4x the trained number (test-time depth; one step for the baseline).
     pub val: PerplexityReport,
+    /// Supervision steps the model was trained with: the table reads this step.
+    pub trained_steps: usize,
     pub curve: Vec<CurvePoint>,
 }
 
@@ -67,8 +70,8 @@ pub fn write_report(
             r.train_tokens,
             r.train_seconds,
             r.train_tokens as f64 / r.train_seconds.max(1e-9),
-            r.val.final_ppl(),
-            r.val.final_bits_per_byte()
+            r.val.ppl_per_step()[r.trained_steps - 1],
+            r.val.bits_per_byte_per_step()[r.trained_steps - 1]
         );
     }
     let per_step: Vec<&RunResult> = results
@@ -76,13 +79,20 @@ pub fn write_report(
         .filter(|r| r.val.nll_per_step.len() > 1)
         .collect();
     if !per_step.is_empty() {
-        md.push_str("\nPerplexity after each supervision step (TRM):\n\n");
+        md.push_str("\nPerplexity after each supervision step (TRM), from 1 to 4x the trained number (**bold**: the trained number; later steps are test-time depth):\n\n");
         for r in &per_step {
             let steps: Vec<String> = r
                 .val
                 .ppl_per_step()
                 .iter()
-                .map(|p| format!("{p:.3}"))
+                .enumerate()
+                .map(|(s, p)| {
+                    if s + 1 == r.trained_steps {
+                        format!("**{p:.3}**")
+                    } else {
+                        format!("{p:.3}")
+                    }
+                })
                 .collect();
             let _ = writeln!(md, "- {}: {}", r.name, steps.join(", "));
         }

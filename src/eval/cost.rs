@@ -9,10 +9,19 @@ pub fn block_params(cfg: &ModelConfig) -> usize {
     4 * d * d + 3 * d * cfg.ffn_inner()
 }
 
-/// How many block applications one token goes through at inference.
+/// Applications of the recursive network f per token at inference (0 for the baseline).
+pub fn net_passes(cfg: &ModelConfig) -> usize {
+    match cfg.kind {
+        ModelKind::Trm => cfg.n_sup * cfg.t * (cfg.n + 1),
+        ModelKind::Transformer => 0,
+    }
+}
+
+/// How many block applications one token goes through at inference: the recursion's, the
+/// prelude's once and the coda's once (on the answer that is read).
 pub fn block_passes(cfg: &ModelConfig) -> usize {
     match cfg.kind {
-        ModelKind::Trm => cfg.n_sup * cfg.t * (cfg.n + 1) * cfg.n_layers,
+        ModelKind::Trm => net_passes(cfg) * cfg.n_layers + cfg.prelude_layers + cfg.coda_layers,
         ModelKind::Transformer => cfg.n_layers,
     }
 }
@@ -23,7 +32,12 @@ pub fn forward_flops_per_token(cfg: &ModelConfig, vocab: usize, seq_len: usize) 
     let d = cfg.d_model as f64;
     let attention = 2.0 * d * seq_len as f64;
     let per_pass = 2.0 * block_params(cfg) as f64 + attention;
-    block_passes(cfg) as f64 * per_pass + 2.0 * d * vocab as f64
+    // concatenated injection: a [2D -> D] adapter before every application of f
+    let adapter = match cfg.injection {
+        crate::config::Injection::Add => 0.0,
+        crate::config::Injection::Concat => net_passes(cfg) as f64 * 2.0 * 2.0 * d * d,
+    };
+    block_passes(cfg) as f64 * per_pass + adapter + 2.0 * d * vocab as f64
 }
 
 #[cfg(test)]
@@ -52,5 +66,18 @@ mod tests {
             ..trm.clone()
         };
         assert_eq!(forward_flops_per_token(&deep, 10, 8), 5840.0);
+        // a prelude and a coda block add two passes; concatenated injection adds a 2D x D
+        // adapter (2 * 2 * 4 * 4 = 64 FLOPs) before each of the 12 applications of f
+        let recipe = ModelConfig {
+            prelude_layers: 1,
+            coda_layers: 1,
+            injection: crate::config::Injection::Concat,
+            ..trm.clone()
+        };
+        assert_eq!(block_passes(&recipe), 14);
+        assert_eq!(
+            forward_flops_per_token(&recipe, 10, 8),
+            14.0 * 480.0 + 12.0 * 64.0 + 80.0
+        );
     }
 }

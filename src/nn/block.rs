@@ -1,6 +1,7 @@
 //! Blocks: the TRM's post-norm block (docs/trm.md §1), h = rms(h + mix(h)); h = rms(h + swiglu(h))
 //! (after MLP-T the first norm runs over the sequence axis, as in the official code),
-//! and the standard pre-norm block of the transformer baseline, h = h + mix(rms(h)); h = h + swiglu(rms(h)).
+//! the standard pre-norm block of the transformer baseline, h = h + mix(rms(h)); h = h + swiglu(rms(h)),
+//! and Huginn's sandwich block, h = h + rms(mix(rms(h))); h = h + rms(swiglu(rms(h))).
 
 use super::{rms_norm, Attention, AttnMask, Init, MlpT, Rope, SwiGlu};
 use crate::config::{Mixer, ModelConfig};
@@ -17,6 +18,7 @@ pub struct Block<B: Backend> {
     mix: Mix<B>,
     mlp: SwiGlu<B>,
     pre_norm: bool,
+    sandwich: bool,
 }
 
 impl<B: Backend> Block<B> {
@@ -25,12 +27,19 @@ impl<B: Backend> Block<B> {
             mix,
             mlp: SwiGlu::new(init, d, ffn_inner),
             pre_norm: false,
+            sandwich: false,
         }
     }
 
     /// The same block with pre-norm residuals (the transformer baseline).
     pub fn pre_norm(mut self) -> Self {
         self.pre_norm = true;
+        self
+    }
+
+    /// The same block with sandwich norms (the recurrent-depth recipe's core).
+    pub fn sandwich(mut self) -> Self {
+        self.sandwich = true;
         self
     }
 
@@ -56,7 +65,10 @@ impl<B: Backend> Block<B> {
             Mix::Attention(a) => a.forward(h, rope, mask),
             Mix::MlpT(m) => m.forward(h),
         };
-        if self.pre_norm {
+        if self.sandwich {
+            let h = h.clone() + rms_norm(mix(rms_norm(h)));
+            h.clone() + rms_norm(self.mlp.forward(rms_norm(h)))
+        } else if self.pre_norm {
             let h = h.clone() + mix(rms_norm(h));
             h.clone() + self.mlp.forward(rms_norm(h))
         } else {

@@ -8,7 +8,7 @@ use super::core::Core;
 use crate::config::{Head, ModelConfig};
 use crate::nn::loss::{bce_with_logits, cross_entropy, token_nll};
 use crate::nn::precision;
-use crate::nn::{trunc_normal, AttnMask, Init, Linear};
+use crate::nn::{rms_norm, trunc_normal, AttnMask, Block, Init, Linear, Rope};
 use crate::rng::Rng;
 use crate::trm::State;
 use burn::module::Param;
@@ -22,6 +22,12 @@ pub struct TextLm<B: Backend> {
     pub core: Core<B>,
     /// Token head (next token, or the masked token), not tied to the embedding.
     lm_head: Linear<B>,
+    /// Recurrent-depth recipe: pre-norm blocks on the embedding before the recursion, and on y
+    /// before the head (each followed by a final RMSNorm); empty in the paper's recipe.
+    prelude: Vec<Block<B>>,
+    coda: Vec<Block<B>>,
+    /// RoPE of the prelude and coda (None without them).
+    rope: Option<Rope<B>>,
     /// The masked head's [MASK] id: one embedding row past the vocabulary.
     mask_token: Option<usize>,
     n_sup: usize,
@@ -84,10 +90,22 @@ impl<B: Backend> TextLm<B> {
         let embed = Param::from_tensor(trunc_normal(&mut init, [rows, d], 1.0 / (d as f64).sqrt()));
         let (core, n_sup) = Core::new(&mut init, cfg, max_len);
         let lm_head = Linear::new(&mut init, d, vocab_size);
+        // drawn after the paper's weights, so those stay the same with or without them
+        let mut stack = |n: usize| -> Vec<Block<B>> {
+            (0..n)
+                .map(|_| Block::attention(&mut init, d, cfg.n_heads, cfg.ffn_inner()).pre_norm())
+                .collect()
+        };
+        let (prelude, coda) = (stack(cfg.prelude_layers), stack(cfg.coda_layers));
+        let rope = (cfg.prelude_layers + cfg.coda_layers > 0)
+            .then(|| Rope::new(d, cfg.n_heads, max_len, cfg.rope_theta, device));
         Self {
             embed,
             core,
             lm_head,
+            prelude,
+            coda,
+            rope,
             mask_token,
             n_sup,
             max_len,
@@ -170,9 +188,26 @@ impl<B: Backend> TextLm<B> {
         }
     }
 
-    /// Token logits in f32 whatever the precision of y (losses and sampling read them).
-    pub fn logits(&self, y: Tensor<B, 3>) -> Tensor<B, 3> {
-        precision::f32(self.lm_head.forward(y))
+    /// The recursion's input x from the embedded tokens: the prelude's output when there is one.
+    pub fn prelude(&self, x: Tensor<B, 3>, mask: &AttnMask<B>) -> Tensor<B, 3> {
+        self.stack(&self.prelude, x, mask)
+    }
+
+    /// Token logits in f32 whatever the precision of y (losses and sampling read them), through
+    /// the coda when there is one.
+    pub fn logits(&self, y: Tensor<B, 3>, mask: &AttnMask<B>) -> Tensor<B, 3> {
+        precision::f32(self.lm_head.forward(self.stack(&self.coda, y, mask)))
+    }
+
+    fn stack(&self, blocks: &[Block<B>], h: Tensor<B, 3>, mask: &AttnMask<B>) -> Tensor<B, 3> {
+        match &self.rope {
+            Some(rope) if !blocks.is_empty() => rms_norm(
+                blocks
+                    .iter()
+                    .fold(h, |h, block| block.forward(h, rope, mask)),
+            ),
+            _ => h,
+        }
     }
 
     /// Inference: the logits after each of `steps` supervision steps (may exceed the trained n_sup).
@@ -205,7 +240,7 @@ impl<B: Backend> TextLm<B> {
     ) -> Vec<Tensor<B, 3>> {
         self.forward_states(tokens, steps, mask)
             .into_iter()
-            .map(|s| self.logits(s.y))
+            .map(|s| self.logits(s.y, mask))
             .collect()
     }
 
@@ -220,7 +255,7 @@ impl<B: Backend> TextLm<B> {
     ) -> (Tensor<B, 3>, usize) {
         let len = tokens.dims()[1];
         let mask = self.mask(len, &tokens.device());
-        let x = self.embed(tokens);
+        let x = self.prelude(self.embed(tokens), &mask);
         let mut state = self.initial_state(&x);
         for step in 1..=max_steps {
             state = self.supervision_step(&x, state, &mask);
@@ -233,7 +268,8 @@ impl<B: Backend> TextLm<B> {
                 Core::Transformer(_) => false,
             };
             if settled || step == max_steps {
-                return (self.logits(y_last), step);
+                let logits = self.logits(state.y, &mask).narrow(1, len - 1, 1);
+                return (logits, step);
             }
         }
         unreachable!("max_steps >= 1")
@@ -246,7 +282,7 @@ impl<B: Backend> TextLm<B> {
         steps: usize,
         mask: &AttnMask<B>,
     ) -> Vec<State<B>> {
-        let x = self.embed(tokens);
+        let x = self.prelude(self.embed(tokens), mask);
         let mut state = self.initial_state(&x);
         (0..steps)
             .map(|_| {
@@ -271,7 +307,7 @@ impl<B: Backend> TextLm<B> {
         Some(
             states
                 .into_iter()
-                .map(|s| (self.logits(s.y.clone()), trm.q_logits(s.y)))
+                .map(|s| (self.logits(s.y.clone(), &mask), trm.q_logits(s.y)))
                 .collect(),
         )
     }

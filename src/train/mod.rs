@@ -1,6 +1,7 @@
 //! Training: one loop for every task (`trainer`), the language-model and puzzle tasks it runs,
 //! the weights they update (optimizer, EMA, learning-rate schedule).
 
+pub mod depth;
 pub mod ema;
 pub mod memory;
 pub mod optim;

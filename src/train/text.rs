@@ -4,10 +4,11 @@
 //! deep_recursion, take the next-token loss on y, backpropagate, and either step the optimizer
 //! (`per_step`, the paper's pseudocode) or accumulate (`accumulate`); (y, z) is carried detached.
 
+use super::depth::{depth_rng, draw_depth};
 use super::parallel::{Cluster, Parallel, Peer};
 use super::trainer::{Evaluation, NonFiniteLoss, StepLog, TrainTask};
 use super::weights::{accumulate_share, Weights};
-use crate::config::{Config, ModelKind, Supervision};
+use crate::config::{Config, LmLoss, ModelKind, Supervision};
 use crate::data::{
     eval_windows, expand_paths, LoaderConfig, LoaderState, Split, TextTokenizer, TokenLoader,
 };
@@ -19,6 +20,7 @@ use crate::sample::{sample_text, SamplingParams};
 use crate::tasks::text::{LmBatch, StepOutput, TextLm};
 use crate::trm::State;
 use anyhow::{bail, Result};
+use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -211,8 +213,150 @@ impl<B: AutodiffBackend> TextLearner<B> {
     fn updates_per_batch(&self) -> u64 {
         match self.config.train.supervision {
             Supervision::PerStep => self.weights.model.n_sup() as u64,
-            Supervision::Accumulate => 1,
+            Supervision::Accumulate | Supervision::Unrolled => 1,
         }
+    }
+
+    /// This peer's gradients and logged [lm, halt, accuracy] summed over all peers (as they are
+    /// when training alone). Every peer sees the same sums, so every peer stops together on a
+    /// non-finite loss (supervision step `step`; `with_saved_weights` as [`NonFiniteLoss`] says).
+    fn sum_over_peers(
+        &self,
+        peer: Option<&Peer>,
+        grads: GradientsParams,
+        logged: Tensor<B::InnerBackend, 1>,
+        halt_weight: f64,
+        step: Option<usize>,
+        with_saved_weights: bool,
+    ) -> Result<(GradientsParams, Tensor<B::InnerBackend, 1>)> {
+        let Some(peer) = peer else {
+            return Ok((grads, logged));
+        };
+        let device = logged.device();
+        let host: Vec<f64> = logged
+            .into_data()
+            .convert::<f64>()
+            .to_vec()
+            .expect("floats");
+        let (grads, values) = peer.sum(&self.weights.model, grads, &host)?;
+        let total = values[0] + values[1] * halt_weight;
+        if !total.is_finite() {
+            return Err(NonFiniteLoss {
+                value: total,
+                supervision_step: step,
+                with_saved_weights,
+                deferred_index: None,
+            }
+            .into());
+        }
+        let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+        Ok((
+            grads,
+            Tensor::from_data(TensorData::new(values, [3]), &device),
+        ))
+    }
+
+    /// Recurrent depth (`train.supervision = "unrolled"`) on one batch: r supervision steps with
+    /// r drawn from `train.depth`; the first r - k run without gradient (truncated
+    /// backpropagation, k = `train.backprop_steps`), the last k carry (y, z) with its graph from
+    /// step to step; the next-token loss of the steps `train.lm_loss` names (mean), plus the
+    /// halting loss of the last step; one optimizer update. Logs one step: the trained loss, the
+    /// last step's halting loss and accuracy. With T > 1 each step's first T-1 recursions run
+    /// without gradient, which cuts the chain there (the paper's one-step gradient).
+    fn train_shard_unrolled(
+        &mut self,
+        batch: LmBatch<B>,
+        rows: usize,
+        peer: Option<&Peer>,
+    ) -> Result<PendingBatch<B::InnerBackend>> {
+        let t = &self.config.train;
+        let (halt_weight, lm_loss, dtype) =
+            (t.halt_loss_weight, t.lm_loss, compute_dtype(t.precision));
+        let mut rng = depth_rng(t.seed, self.weights.updates);
+        let r = draw_depth(t.depth, self.weights.model.n_sup(), &mut rng);
+        let k = match t.backprop_steps {
+            0 => r,
+            k => k.min(r),
+        };
+        let chosen = rng.below(k as u64) as usize;
+        let trained = |j: usize| match lm_loss {
+            LmLoss::Every => true,
+            LmLoss::Last => j == k - 1,
+            LmLoss::Random => j == chosen,
+        };
+        let device = batch.inputs.device();
+        let len = batch.inputs.dims()[1];
+        let mask = self.weights.model.mask(len, &device);
+        let mut grads_sum = GradientsAccumulator::<TextLm<B>>::new();
+        let mut logged: Option<Tensor<B::InnerBackend, 1>> = None;
+        for chunk in batch.chunks(self.config.train.micro_batch) {
+            let share = chunk.inputs.dims()[0] as f64 / rows as f64;
+            let model = &self.weights.model;
+            let x = model.prelude(cast_to(model.embed(chunk.inputs.clone()), dtype), &mask);
+            let mut state = model.initial_state(&x).cast(dtype);
+            if r > k {
+                let inner = model.valid();
+                let (x_ng, mask_ng) = (x.clone().inner(), inner.mask(len, &device));
+                let mut s = State {
+                    y: state.y.inner(),
+                    z: state.z.inner(),
+                };
+                for _ in 0..r - k {
+                    s = inner.supervision_step(&x_ng, s, &mask_ng);
+                }
+                state = State {
+                    y: Tensor::from_inner(s.y),
+                    z: Tensor::from_inner(s.z),
+                };
+            }
+            let mut lm_losses = Vec::new();
+            let mut last = None;
+            for j in 0..k {
+                state = model.supervision_step_grad(&x, state, &mask);
+                if trained(j) || j == k - 1 {
+                    let out = StepOutput {
+                        logits: model.logits(state.y.clone(), &mask),
+                        state: state.clone(),
+                    };
+                    let loss = model.step_loss(&out, &chunk, halt_weight);
+                    if trained(j) {
+                        lm_losses.push(loss.lm.clone());
+                    }
+                    if j == k - 1 {
+                        last = Some(loss);
+                    }
+                }
+            }
+            let last = last.expect("k >= 1");
+            let lm = Tensor::cat(lm_losses, 0).mean();
+            let total = lm.clone() + last.halt.clone().mul_scalar(halt_weight);
+            let values = Tensor::cat(
+                vec![
+                    lm.inner(),
+                    last.halt.clone().inner(),
+                    last.accuracy.clone().inner(),
+                ],
+                0,
+            )
+            .mul_scalar(share);
+            logged = Some(match logged {
+                Some(sum) => sum + values,
+                None => values,
+            });
+            accumulate_share(&mut grads_sum, model, total, share);
+        }
+        let logged = logged.expect("at least one chunk");
+        let (grads, logged) =
+            self.sum_over_peers(peer, grads_sum.grads(), logged, halt_weight, None, true)?;
+        let mut lr = 0.0;
+        let grad_norm = self.update(grads, 1.0, &mut lr);
+        Ok(PendingBatch {
+            values: Tensor::cat(vec![logged, grad_norm], 0),
+            lr,
+            n_sup: 1,
+            halt_weight,
+            supervision: Supervision::Unrolled,
+        })
     }
 
     /// Deep supervision on one batch: for each supervision step, deep_recursion from the carried
@@ -236,6 +380,9 @@ impl<B: AutodiffBackend> TextLearner<B> {
         rows: usize,
         peer: Option<&Peer>,
     ) -> Result<PendingBatch<B::InnerBackend>> {
+        if self.config.train.supervision == Supervision::Unrolled {
+            return self.train_shard_unrolled(batch, rows, peer);
+        }
         let n_sup = self.weights.model.n_sup(); // 1 for the transformer baseline
         let supervision = self.config.train.supervision;
         let halt_weight = self.config.train.halt_loss_weight;
@@ -256,13 +403,13 @@ impl<B: AutodiffBackend> TextLearner<B> {
             for (chunk, carry) in chunks.iter().zip(carry.iter_mut()) {
                 let share = chunk.inputs.dims()[0] as f64 / rows as f64;
                 let model = &self.weights.model;
-                let x = cast_to(model.embed(chunk.inputs.clone()), dtype);
+                let x = model.prelude(cast_to(model.embed(chunk.inputs.clone()), dtype), &mask);
                 let start = carry
                     .take()
                     .unwrap_or_else(|| model.initial_state(&x).cast(dtype));
                 let state = model.supervision_step_grad(&x, start, &mask);
                 let out = StepOutput {
-                    logits: model.logits(state.y.clone()),
+                    logits: model.logits(state.y.clone(), &mask),
                     state,
                 };
                 let loss = model.step_loss(&out, chunk, halt_weight);
@@ -283,33 +430,15 @@ impl<B: AutodiffBackend> TextLearner<B> {
                 *carry = Some(out.state.detach());
             }
             let logged = logged.expect("at least one chunk");
-            let (grads, logged) = match peer {
-                Some(peer) => {
-                    let host: Vec<f64> = logged
-                        .into_data()
-                        .convert::<f64>()
-                        .to_vec()
-                        .expect("floats");
-                    let (grads, values) = peer.sum(&self.weights.model, step.grads(), &host)?;
-                    // every peer sees the same sums, so every peer stops here together
-                    let total = values[0] + values[1] * halt_weight;
-                    if !total.is_finite() {
-                        return Err(NonFiniteLoss {
-                            value: total,
-                            supervision_step: Some(s + 1),
-                            with_saved_weights: s == 0 || supervision == Supervision::Accumulate,
-                            deferred_index: None,
-                        }
-                        .into());
-                    }
-                    let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
-                    (
-                        grads,
-                        Tensor::from_data(TensorData::new(values, [3]), &device),
-                    )
-                }
-                None => (step.grads(), logged),
-            };
+            let with_saved_weights = s == 0 || supervision == Supervision::Accumulate;
+            let (grads, logged) = self.sum_over_peers(
+                peer,
+                step.grads(),
+                logged,
+                halt_weight,
+                Some(s + 1),
+                with_saved_weights,
+            )?;
             steps.push(logged);
             match supervision {
                 Supervision::PerStep => {
@@ -320,6 +449,7 @@ impl<B: AutodiffBackend> TextLearner<B> {
                     });
                 }
                 Supervision::Accumulate => accumulated.accumulate(&self.weights.model, grads),
+                Supervision::Unrolled => unreachable!("unrolled batches take their own path"),
             }
         }
         if supervision == Supervision::Accumulate {

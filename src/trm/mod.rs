@@ -6,27 +6,41 @@
 //! deep_recursion(x, y, z):    T-1 latent_recursions without gradient, one with gradient
 //! ```
 
-use crate::config::{ModelConfig, YInit};
+use crate::config::{Injection, ModelConfig, NormPlacement, YInit};
 use crate::nn::{precision, trunc_normal, AttnMask, Block, Init, Linear, Rope};
 use burn::module::{AutodiffModule, Param};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
-/// The network f: a stack of post-norm blocks; `net(h, injection) = blocks(h + injection)`.
+/// The network f: a stack of blocks; `net(h, injection) = blocks(h + injection)`, or
+/// `blocks(adapter([h, injection]))` with concatenated injection.
 #[derive(Module, Debug)]
 pub struct Net<B: Backend> {
     blocks: Vec<Block<B>>,
     rope: Rope<B>,
+    /// [2D -> D] for concatenated injection.
+    adapter: Option<Linear<B>>,
 }
 
 impl<B: Backend> Net<B> {
     fn new(init: &mut Init<B>, cfg: &ModelConfig, max_len: usize) -> Self {
         let d = cfg.d_model;
         let blocks = (0..cfg.n_layers)
-            .map(|_| Block::from_config(init, cfg, max_len))
+            .map(|_| {
+                let block = Block::from_config(init, cfg, max_len);
+                match cfg.norm {
+                    NormPlacement::Post => block,
+                    NormPlacement::Sandwich => block.sandwich(),
+                }
+            })
             .collect();
         let rope = Rope::new(d, cfg.n_heads, max_len, cfg.rope_theta, init.device);
-        Self { blocks, rope }
+        let adapter = (cfg.injection == Injection::Concat).then(|| Linear::new(init, 2 * d, d));
+        Self {
+            blocks,
+            rope,
+            adapter,
+        }
     }
 
     pub fn forward(
@@ -35,9 +49,13 @@ impl<B: Backend> Net<B> {
         injection: Tensor<B, 3>,
         mask: &AttnMask<B>,
     ) -> Tensor<B, 3> {
+        let h = match &self.adapter {
+            None => h + injection,
+            Some(adapter) => adapter.forward(Tensor::cat(vec![h, injection], 2)),
+        };
         self.blocks
             .iter()
-            .fold(h + injection, |h, block| block.forward(h, &self.rope, mask))
+            .fold(h, |h, block| block.forward(h, &self.rope, mask))
     }
 }
 
