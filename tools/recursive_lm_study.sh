@@ -12,13 +12,13 @@ cargo build --release --quiet
 target/release/trm compare --name "$name" --runs-dir "runs/study-$name" --out-dir eval --eval-windows 512 \
     --config configs/recurrent-lm.toml \
     --config configs/default.toml \
+    --config configs/study/sandwich-norm.toml \
     --config configs/study/prelude-coda.toml \
     --config configs/study/fixed-depth.toml \
     --config configs/study/prelude-coda-fixed-depth.toml \
     --config configs/study/full-backprop.toml \
     --config configs/study/every-step-loss.toml \
     --config configs/study/add-injection.toml \
-    --config configs/study/post-norm.toml \
     --config configs/study/transformer-params.toml \
     --config configs/study/transformer-3l.toml \
     --config configs/study/transformer-flops.toml \

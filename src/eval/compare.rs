@@ -164,14 +164,37 @@ fn line_plot(
     x_label: &str,
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<()> {
-    let points = series.iter().flat_map(|(_, p)| p.iter());
+    // a diverged run (infinite or huge perplexity) must neither hang the axis nor flatten the
+    // others: non-finite points are left out and the axis stops at 4x the best value, the points
+    // above drawn on its edge
+    let series: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(name, p)| {
+            let finite = p
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite());
+            (name.clone(), finite.collect())
+        })
+        .collect();
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in points {
+    for &(x, y) in series.iter().flat_map(|(_, p)| p.iter()) {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
     if x0 > x1 {
         (x0, x1, y0, y1) = (0.0, 1.0, 1.0, 2.0);
     }
+    let y_cap = if y0 > 0.0 { y1.min(4.0 * y0) } else { y1 };
+    let y1 = y_cap;
+    let series: Vec<(String, Vec<(f64, f64)>)> = series
+        .into_iter()
+        .map(|(name, p)| {
+            (
+                name,
+                p.into_iter().map(|(x, y)| (x, y.min(y_cap))).collect(),
+            )
+        })
+        .collect();
     let pad = (y1 - y0).max(1e-3) * 0.05;
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
         let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
@@ -234,7 +257,25 @@ fn tick(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::tick;
+    use super::{line_plot, tick};
+
+    #[test]
+    fn a_diverged_run_neither_hangs_nor_flattens_the_plot() {
+        let dir = std::env::temp_dir().join(format!("trm-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.svg");
+        let series = vec![
+            ("good".to_string(), vec![(1.0, 6.0), (2.0, 5.5)]),
+            (
+                "diverged".to_string(),
+                vec![(1.0, 1922.0), (2.0, f64::INFINITY), (3.0, f64::NAN)],
+            ),
+        ];
+        line_plot(&path, "t", "x", &series).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("diverged") && svg.trim_end().ends_with("</svg>"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn tick_labels_are_short() {
