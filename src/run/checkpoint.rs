@@ -235,13 +235,7 @@ pub fn load_module<B: Backend, M: Module<B>>(
     device: &B::Device,
 ) -> Result<M> {
     let path = dir.join(name);
-    let record = Rec::new().load(path.clone(), device).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot load {}.mpk: {}",
-            path.display(),
-            one_line(&e.to_string())
-        )
-    })?;
+    let record = read_record(&path, device)?;
     let shapes = |m: &M| -> Vec<(String, Vec<usize>)> {
         m.collect(None, None, false)
             .into_iter()
@@ -266,14 +260,76 @@ pub fn load_record<B: Backend, R: Record<B>>(
     name: &str,
     device: &B::Device,
 ) -> Result<R> {
-    let path = dir.join(name);
-    Rec::new().load(path.clone(), device).map_err(|e| {
+    read_record(&dir.join(name), device)
+}
+
+/// `path.mpk` as a record. A file written before the recurrent-depth options existed lacks their
+/// fields (TextLm's `prelude`, `coda`, `rope`; Net's `adapter`; Block's `sandwich`): it is read
+/// again with them added as the paper's recipe has them (no blocks, no adapter, not sandwich), so
+/// runs made with earlier versions keep loading.
+fn read_record<B: Backend, R: Record<B>>(path: &Path, device: &B::Device) -> Result<R> {
+    let error = |e: &dyn std::fmt::Display| {
         anyhow::anyhow!(
             "cannot load {}.mpk: {}",
             path.display(),
             one_line(&e.to_string())
         )
-    })
+    };
+    match Rec::new().load(path.to_path_buf(), device) {
+        Ok(record) => Ok(record),
+        Err(e) if e.to_string().contains("missing field") => {
+            let file = path.with_extension("mpk");
+            let bytes = fs::read(&file).map_err(|e| error(&e))?;
+            let Some(upgraded) = upgrade_legacy(&bytes) else {
+                return Err(error(&e));
+            };
+            NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+                .load(upgraded, device)
+                .map_err(|e| error(&e))
+        }
+        Err(e) => Err(error(&e)),
+    }
+}
+
+/// The named-MessagePack record `bytes` with the fields of the paper's recipe that older files
+/// lack added (see [`read_record`]); None when it does not decode.
+fn upgrade_legacy(bytes: &[u8]) -> Option<Vec<u8>> {
+    use rmpv::Value;
+    fn has(map: &[(Value, Value)], key: &str) -> bool {
+        map.iter().any(|(k, _)| k.as_str() == Some(key))
+    }
+    fn add(map: &mut Vec<(Value, Value)>, key: &str, value: Value) {
+        if !has(map, key) {
+            map.push((Value::from(key), value));
+        }
+    }
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Map(map) => {
+                if has(map, "embed") && has(map, "core") && has(map, "lm_head") {
+                    add(map, "prelude", Value::Array(Vec::new()));
+                    add(map, "coda", Value::Array(Vec::new()));
+                    add(map, "rope", Value::Nil);
+                }
+                if has(map, "blocks") && has(map, "rope") && !has(map, "embed") {
+                    add(map, "adapter", Value::Nil);
+                }
+                if has(map, "mix") && has(map, "mlp") && has(map, "pre_norm") {
+                    add(map, "sandwich", Value::Nil);
+                }
+                for (_, v) in map.iter_mut() {
+                    walk(v);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value = rmpv::decode::read_value(&mut &bytes[..]).ok()?;
+    walk(&mut value);
+    let mut out = Vec::with_capacity(bytes.len() + 64);
+    rmpv::encode::write_value(&mut out, &value).ok()?;
+    Some(out)
 }
 
 pub fn load_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
@@ -312,4 +368,63 @@ fn one_line(s: &str) -> String {
     let s = s.replace("\\n", " ");
     let s = format!("not a readable checkpoint file ({})", s.trim());
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+    use crate::tasks::text::TextLm;
+    use burn::backend::Flex;
+
+    /// A checkpoint of an earlier version (without the recurrent-depth fields) still loads, to the
+    /// same weights: made here by removing those fields from a current file.
+    #[test]
+    fn checkpoints_without_the_recurrent_depth_fields_still_load() {
+        let device = Default::default();
+        let cfg = ModelConfig {
+            d_model: 16,
+            n_heads: 2,
+            ffn_multiple: 8,
+            ..Default::default()
+        };
+        let model = TextLm::<Flex>::new(&cfg, 11, 8, &device);
+        let dir = std::env::temp_dir().join(format!("trm-legacy-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ema.mpk");
+        write_record::<Flex, _>(model.clone().into_record(), &path).unwrap();
+        let mut value = rmpv::decode::read_value(&mut &fs::read(&path).unwrap()[..]).unwrap();
+        fn strip(value: &mut rmpv::Value, removed: &mut usize) {
+            match value {
+                rmpv::Value::Map(map) => {
+                    let before = map.len();
+                    let text_lm = map.iter().any(|(k, _)| k.as_str() == Some("lm_head"));
+                    map.retain(|(k, _)| {
+                        !matches!(
+                            k.as_str(),
+                            Some("prelude" | "coda" | "adapter" | "sandwich")
+                        ) && (!text_lm || k.as_str() != Some("rope"))
+                    });
+                    *removed += before - map.len();
+                    map.iter_mut().for_each(|(_, v)| strip(v, removed));
+                }
+                rmpv::Value::Array(items) => items.iter_mut().for_each(|v| strip(v, removed)),
+                _ => {}
+            }
+        }
+        let mut removed = 0;
+        strip(&mut value, &mut removed);
+        // prelude, coda and rope of TextLm, adapter of Net, sandwich of its one block
+        assert_eq!(removed, 5);
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &value).unwrap();
+        fs::write(&path, bytes).unwrap();
+        let fresh = TextLm::<Flex>::new(&ModelConfig { seed: 9, ..cfg }, 11, 8, &device);
+        let loaded = load_module(fresh, &dir, "ema", &device).unwrap();
+        assert_eq!(
+            loaded.embed_weights().into_data(),
+            model.embed_weights().into_data()
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
