@@ -385,26 +385,9 @@ fn eval_is_deterministic_and_compare_writes_a_report_with_plots() {
         path
     };
     let (a, b) = (write("trm.toml", "trm"), write("base.toml", "transformer"));
-    let mut cmd = trm();
-    cmd.args([
-        "compare",
-        "--name",
-        "t",
-        "--eval-windows",
-        "8",
-        "--runs-dir",
-    ])
-    .arg(d.join("runs"))
-    .arg("--out-dir")
-    .arg(d.join("eval"));
-    cmd.arg("--config").arg(&a).arg("--config").arg(&b);
-    cmd.args(sets(&settings));
-    let o = run(&mut cmd);
-    ok(&o);
-    // the same name again with other settings: the finished runs are not silently reused
-    let mut again = trm();
-    again
-        .args([
+    let compare = |extra: &[&str]| {
+        let mut cmd = trm();
+        cmd.args([
             "compare",
             "--name",
             "t",
@@ -420,11 +403,13 @@ fn eval_is_deterministic_and_compare_writes_a_report_with_plots() {
         .arg("--config")
         .arg(&b)
         .args(sets(&settings))
-        .args(sets(&["train.lr=1e-3"]));
-    assert_clean_error(
-        &run(&mut again),
-        &["holds a finished run with other settings"],
-    );
+        .args(sets(extra));
+        run(&mut cmd)
+    };
+    ok(&compare(&[]));
+    // the same name again with other settings: the finished runs are not silently reused
+    let again = compare(&["train.lr=1e-3"]);
+    assert_clean_error(&again, &["holds a finished run with other settings"]);
     // each run logs only the scalars its model has: the transformer has no halting head
     let tb_trm = read_tensorboard(&d.join("runs/t/trm/tb"));
     let tb_base = read_tensorboard(&d.join("runs/t/base/tb"));

@@ -67,36 +67,51 @@ fn chained_loss_of(
     model.step_loss(&out, &batch, 0.0).lm
 }
 
-#[test]
-fn gradients_match_finite_differences() {
+/// The autodiff gradient of `loss` with respect to the [11, 16] embedding against central finite
+/// differences at the entries `at`.
+fn assert_embedding_gradient_matches_finite_differences(
+    model: &TextLm<B>,
+    loss: impl Fn(&TextLm<B>) -> Tensor<B, 1>,
+    at: &[usize],
+) {
     let device = Default::default();
-    let model = TextLm::<B>::new(&tiny(1, YInit::Fixed), 11, 8, &device);
-    let inp = tokens::<B>(&[1, 4, 2, 7, 3, 9], &device);
-    let tgt = tokens::<B>(&[4, 2, 7, 3, 9, 5], &device);
-    let grads = GradientsParams::from_grads(loss_of(&model, &inp, &tgt).backward(), &model);
-
-    // Perturb entries of the embedding, which the loss reaches through every recursion.
-    let embed_id = model.embed_param_id();
-    let analytic: Tensor<I, 2> = grads.get(embed_id).expect("embedding gradient");
+    let grads = GradientsParams::from_grads(loss(model).backward(), model);
+    let analytic: Tensor<I, 2> = grads
+        .get(model.embed_param_id())
+        .expect("embedding gradient");
     let analytic: Vec<f32> = analytic.into_data().to_vec().unwrap();
     let base: Vec<f32> = model.embed_weights().into_data().to_vec().unwrap();
     let eps = 1e-2f32;
-    for &idx in &[4 * 16, 4 * 16 + 5, 2 * 16 + 11, 7 * 16 + 3] {
-        let at = |delta: f32| {
+    for &idx in at {
+        let shifted = |delta: f32| {
             let mut w = base.clone();
             w[idx] += delta;
             let m = model
                 .clone()
                 .with_embed_weights(Tensor::from_data(TensorData::new(w, [11, 16]), &device));
-            loss_of(&m, &inp, &tgt).into_scalar().elem::<f64>()
+            loss(&m).into_scalar().elem::<f64>()
         };
-        let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
+        let numeric = (shifted(eps) - shifted(-eps)) / (2.0 * eps as f64);
         let a = analytic[idx] as f64;
         assert!(
             (a - numeric).abs() <= 0.03 * numeric.abs().max(1e-3) + 2e-4,
             "entry {idx}: autodiff {a} vs finite difference {numeric}"
         );
     }
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let device = Default::default();
+    let model = TextLm::<B>::new(&tiny(1, YInit::Fixed), 11, 8, &device);
+    let inp = tokens::<B>(&[1, 4, 2, 7, 3, 9], &device);
+    let tgt = tokens::<B>(&[4, 2, 7, 3, 9, 5], &device);
+    // Perturb entries of the embedding, which the loss reaches through every recursion.
+    assert_embedding_gradient_matches_finite_differences(
+        &model,
+        |m| loss_of(m, &inp, &tgt),
+        &[4 * 16, 4 * 16 + 5, 2 * 16 + 11, 7 * 16 + 3],
+    );
 }
 
 /// The recurrent-depth recipe: a prelude and a coda block, concatenated injection through an
@@ -119,32 +134,11 @@ fn recipe_gradients_through_a_chain_of_steps_match_finite_differences() {
     let model = TextLm::<B>::new(&recipe(), 11, 8, &device);
     let inp = tokens::<B>(&[1, 4, 2, 7, 3, 9], &device);
     let tgt = tokens::<B>(&[4, 2, 7, 3, 9, 5], &device);
-    let loss = chained_loss_of(&model, &inp, &tgt, 3);
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
-    let analytic: Tensor<I, 2> = grads
-        .get(model.embed_param_id())
-        .expect("embedding gradient");
-    let analytic: Vec<f32> = analytic.into_data().to_vec().unwrap();
-    let base: Vec<f32> = model.embed_weights().into_data().to_vec().unwrap();
-    let eps = 1e-2f32;
-    for &idx in &[4 * 16, 4 * 16 + 5, 2 * 16 + 11, 7 * 16 + 3, 9 * 16 + 15] {
-        let at = |delta: f32| {
-            let mut w = base.clone();
-            w[idx] += delta;
-            let m = model
-                .clone()
-                .with_embed_weights(Tensor::from_data(TensorData::new(w, [11, 16]), &device));
-            chained_loss_of(&m, &inp, &tgt, 3)
-                .into_scalar()
-                .elem::<f64>()
-        };
-        let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
-        let a = analytic[idx] as f64;
-        assert!(
-            (a - numeric).abs() <= 0.03 * numeric.abs().max(1e-3) + 2e-4,
-            "entry {idx}: autodiff {a} vs finite difference {numeric}"
-        );
-    }
+    assert_embedding_gradient_matches_finite_differences(
+        &model,
+        |m| chained_loss_of(m, &inp, &tgt, 3),
+        &[4 * 16, 4 * 16 + 5, 2 * 16 + 11, 7 * 16 + 3, 9 * 16 + 15],
+    );
     // the paper's recipe draws the same initial weights with the recipe's options off
     let plain = TextLm::<I>::new(&tiny(1, YInit::Embed), 11, 8, &device);
     let with_recipe_off = TextLm::<I>::new(
