@@ -92,7 +92,7 @@ pub fn bench<B: AutodiffBackend>(
             stop_token: None,
             cache,
             diffusion_steps: 16,
-            halt_threshold: None,
+            exit: None,
         };
         let t0 = Instant::now();
         let produced = generate(&learner.weights.ema, &[0], &params, device, |_| {}).len();

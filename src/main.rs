@@ -5,7 +5,24 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     keep_freed_memory();
-    let cli = trm::cli::Cli::parse();
+    let cli = match trm::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // clap's message ("error: invalid value ... for '--flag'", "error: the following
+            // required arguments were not provided: --x") without the usage and help hints after
+            // it: one line, as for every other error
+            let text = e.render().to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("{}", message.join(" "));
+            return ExitCode::from(2);
+        }
+    };
     match trm::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

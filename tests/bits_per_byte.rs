@@ -22,7 +22,7 @@ fn tokenizers() -> Vec<(&'static str, TextTokenizer)> {
     std::fs::write(&txt, "Cafe - naive, deja vu: the end.\n".repeat(20)).unwrap();
     let mut all = vec![
         ("bytes", TextTokenizer::bytes()),
-        ("trained", train_bpe(&[txt], "text", 300).unwrap()),
+        ("trained", train_bpe(&[txt], "text", 300, 0.0).unwrap()),
     ];
     if let Some(path) = shared_data("tokenizer/gpt2/tokenizer.json") {
         all.push(("gpt2", TextTokenizer::from_file(&path).unwrap()));

@@ -427,6 +427,25 @@ fn eval_is_deterministic_and_compare_writes_a_report_with_plots() {
         report.contains("| trm | TRM") && report.contains("| base | transformer"),
         "{report}"
     );
+    // the same numbers for other tools: results.json agrees with the table
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("eval/compare-t/results.json")).unwrap(),
+    )
+    .unwrap();
+    let models = results["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2, "{results}");
+    for m in models {
+        let steps = m["ppl_per_step"].as_array().unwrap();
+        let trained = m["trained_steps"].as_u64().unwrap() as usize;
+        let expected = if m["name"] == "trm" { 4 * trained } else { 1 };
+        assert_eq!(steps.len(), expected, "{m}");
+        let ppl = steps[trained - 1].as_f64().unwrap();
+        assert!(
+            report.contains(&format!("**{ppl:.3}**")),
+            "{ppl} not in {report}"
+        );
+        assert_eq!(m["curve"].as_array().unwrap().len(), 2, "{m}");
+    }
     for svg in [
         "val_ppl_vs_tokens.svg",
         "val_ppl_vs_time.svg",

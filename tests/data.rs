@@ -137,7 +137,7 @@ fn training_text() -> String {
 fn trained_bpe(dir: &Path) -> TextTokenizer {
     let txt = dir.join("train.txt");
     fs::write(&txt, training_text()).unwrap();
-    train_bpe(&[txt], "text", 300).unwrap()
+    train_bpe(&[txt], "text", 300, 0.0).unwrap()
 }
 
 // ---------- tokenizers ----------
@@ -271,11 +271,64 @@ fn train_bpe_reads_parquet_text_column() {
     let text = training_text();
     let rows: Vec<&str> = text.lines().collect();
     write_texts(&file, &rows, 16);
-    let tok = train_bpe(std::slice::from_ref(&file), "text", 280).unwrap();
+    let tok = train_bpe(std::slice::from_ref(&file), "text", 280, 0.0).unwrap();
     assert!(tok.encode("The quick brown fox").len() < "The quick brown fox".len());
 
-    let message = error_of(train_bpe(&[file], "body", 280));
+    let message = error_of(train_bpe(&[file], "body", 280, 0.0));
     assert!(message.contains("no column 'body'"), "{message}");
+}
+
+#[test]
+fn train_bpe_leaves_out_the_validation_split() {
+    // One made-up word per row, repeated: a row the tokenizer reads has its word merged into one
+    // or two tokens; a row held out (the loader's hash split) leaves its word in pieces.
+    let dir = temp("bpe-val-split");
+    let file = dir.path().join("corpus.parquet");
+    let letters = b"bcdfghjklmnpqrstvwxz";
+    let words: Vec<String> = (0..24usize)
+        .map(|i| {
+            (0..6)
+                .map(|j| letters[(i * 7 + j * (i % 5 + 3)) % letters.len()] as char)
+                .collect()
+        })
+        .collect();
+    let rows: Vec<String> = words.iter().map(|w| format!("{w} ").repeat(40)).collect();
+    let row_refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+    write_texts(&file, &row_refs, 8);
+    let val_fraction = 0.3;
+    let held: Vec<bool> = rows
+        .iter()
+        .map(|r| trm::data::split::held_out(r, val_fraction))
+        .collect();
+    assert!(
+        held.iter().any(|&h| h) && held.iter().any(|&h| !h),
+        "{held:?}"
+    );
+
+    let split = train_bpe(std::slice::from_ref(&file), "text", 600, val_fraction).unwrap();
+    let all = train_bpe(std::slice::from_ref(&file), "text", 600, 0.0).unwrap();
+    for (word, &held) in words.iter().zip(&held) {
+        let piece = format!(" {word}");
+        assert!(
+            all.encode(&piece).len() <= 2,
+            "{word}: {:?}",
+            all.encode(&piece)
+        );
+        let n = split.encode(&piece).len();
+        if held {
+            assert!(n >= 4, "held-out word {word} was learned: {n} tokens");
+        } else {
+            assert!(n <= 2, "training word {word} was not learned: {n} tokens");
+        }
+    }
+
+    let txt = dir.path().join("plain.txt");
+    fs::write(&txt, "some text\n").unwrap();
+    let message = error_of(train_bpe(&[txt], "text", 300, 0.05));
+    assert!(
+        message.contains("plain.txt") && message.contains("no validation split"),
+        "{message}"
+    );
 }
 
 #[test]

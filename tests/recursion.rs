@@ -462,7 +462,7 @@ fn kv_cached_sampling_gives_the_same_tokens_as_recomputing() {
                 stop_token: None,
                 cache,
                 diffusion_steps: 1,
-                halt_threshold: None,
+                exit: None,
             };
             let plain = generate(&model, &[1, 2, 3], &params(false), &device, |_| {});
             let cached = generate(&model, &[1, 2, 3], &params(true), &device, |_| {});
@@ -495,16 +495,178 @@ fn kv_cached_sampling_gives_the_same_tokens_as_recomputing() {
             stop_token: None,
             cache: true,
             diffusion_steps: 1,
-            halt_threshold: None,
+            exit: None,
         };
         assert_eq!(generate(&model, &[1], &long, &device, |_| {}).len(), 70);
     }
 }
 
+/// Adaptive depth over `ids` (one row) fed in `chunks` (lengths) through one KV cache:
+/// the logits of every position and the steps each ran.
+fn adaptive_in_chunks(
+    model: &TextLm<I>,
+    ids: &[i64],
+    chunks: &[usize],
+    max_steps: usize,
+    rule: trm::tasks::text::ExitRule,
+) -> (Vec<f32>, Vec<usize>) {
+    let device = Default::default();
+    let cache = trm::nn::KvCache::new();
+    let (mut logits, mut steps, mut start) = (Vec::new(), Vec::new(), 0);
+    for &n in chunks {
+        let out = model.forward_adaptive(
+            tokens::<I>(&ids[start..start + n], &device),
+            max_steps,
+            rule,
+            &cache,
+        );
+        logits.extend(data(out.logits));
+        steps.extend(out.steps);
+        start += n;
+    }
+    assert_eq!(start, ids.len());
+    (logits, steps)
+}
+
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (i, (p, q)) in a.iter().zip(b).enumerate() {
+        assert!((p - q).abs() < 1e-4, "{what}: logit {i}: {p} vs {q}");
+    }
+}
+
 #[test]
-fn adaptive_halting_spans_first_step_to_all_steps() {
-    use trm::eval::adaptive::adaptive_halting;
+fn adaptive_exit_with_the_kv_cache_matches_recomputing() {
+    use trm::tasks::text::ExitRule;
+    let device = Default::default();
+    let ids: Vec<i64> = vec![1, 4, 2, 7, 3, 9, 5, 5, 8, 0, 6, 2];
+    for cfg in [tiny(2, YInit::Embed), recipe()] {
+        let model = TextLm::<I>::new(&cfg, 11, 16, &device);
+        let max = 6;
+        // Anchors: a rule that never fires runs every step, one that always fires stops at the
+        // first step it may (halting: 1, KL: 2), each equal to the fixed-depth forward pass.
+        let fixed = |steps: usize| {
+            data(
+                model
+                    .forward_steps(tokens::<I>(&ids, &device), steps)
+                    .pop()
+                    .unwrap(),
+            )
+        };
+        for (rule, steps) in [
+            (ExitRule::Halt(1.0), max),
+            (ExitRule::Halt(0.0), 1),
+            (ExitRule::Kl(1e30), 2),
+        ] {
+            let (logits, used) = adaptive_in_chunks(&model, &ids, &[ids.len()], max, rule);
+            assert!(used.iter().all(|&u| u == steps), "{rule}: {used:?}");
+            assert_close(
+                &logits,
+                &fixed(steps),
+                &format!("{rule} against {steps} fixed steps"),
+            );
+        }
+        // A threshold that lets tokens exit at different steps (asserted, so the test cannot
+        // pass without exits to cache): the whole sequence at once (what the uncached sampler
+        // recomputes), token by token, and a prompt then tokens agree in logits and steps.
+        let rule = [
+            3.0, 1.0, 3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5,
+        ]
+        .into_iter()
+        .map(ExitRule::Kl)
+        .find(|&rule| {
+            let (_, used) = adaptive_in_chunks(&model, &ids, &[ids.len()], max, rule);
+            used.iter().any(|&u| u < max) && used.iter().any(|&u| u > 2)
+        })
+        .expect("some threshold mixes early and late exits");
+        let whole = adaptive_in_chunks(&model, &ids, &[ids.len()], max, rule);
+        let distinct: std::collections::BTreeSet<_> = whole.1.iter().collect();
+        assert!(distinct.len() >= 2, "{rule}: {:?}", whole.1);
+        for chunks in [vec![1; ids.len()], vec![5, 1, 1, 3, 2]] {
+            let split = adaptive_in_chunks(&model, &ids, &chunks, max, rule);
+            assert_eq!(whole.1, split.1, "{rule}: steps with chunks {chunks:?}");
+            assert_close(
+                &whole.0,
+                &split.0,
+                &format!("{rule} with chunks {chunks:?}"),
+            );
+        }
+        // rows of a batch are independent: two rows at once give each row's own result
+        let other: Vec<i64> = ids.iter().rev().copied().collect();
+        let both: Vec<i64> = ids.iter().chain(&other).copied().collect();
+        let batch = model.forward_adaptive(
+            Tensor::from_data(TensorData::new(both, [2, ids.len()]), &device),
+            max,
+            rule,
+            &trm::nn::KvCache::new(),
+        );
+        let alone = adaptive_in_chunks(&model, &other, &[other.len()], max, rule);
+        let steps: Vec<usize> = whole.1.iter().chain(&alone.1).copied().collect();
+        assert_eq!(batch.steps, steps);
+        let logits: Vec<f32> = whole.0.iter().chain(&alone.0).copied().collect();
+        assert_close(&data(batch.logits), &logits, "a batch of two rows");
+
+        // The sampler: cached adaptive sampling gives the tokens of uncached adaptive sampling.
+        use trm::sample::{generate_with, SamplingParams};
+        for temperature in [0.0, 1.0] {
+            let params = |cache| SamplingParams {
+                max_new_tokens: 12,
+                temperature,
+                top_k: 0,
+                top_p: 1.0,
+                seed: 5,
+                stop_token: None,
+                cache,
+                diffusion_steps: 1,
+                exit: Some(rule),
+            };
+            let sample = |cache| {
+                generate_with(&model, &[1, 2, 3], &params(cache), max, &device, |_| {
+                    std::ops::ControlFlow::Continue(())
+                })
+            };
+            let (plain, cached) = (sample(false), sample(true));
+            assert_eq!(plain.len(), 12);
+            assert_eq!(plain, cached, "{rule} at temperature {temperature}");
+        }
+    }
+    // the transformer has no recursion to cut short, the masked head no causal cache
+    let baseline = TextLm::<I>::new(
+        &ModelConfig {
+            kind: trm::config::ModelKind::Transformer,
+            ..tiny(1, YInit::Fixed)
+        },
+        11,
+        16,
+        &device,
+    );
+    assert!(baseline.check_adaptive(ExitRule::Kl(1e-3)).is_err());
+    let masked = TextLm::<I>::new(
+        &ModelConfig {
+            head: trm::config::Head::Masked,
+            ..tiny(1, YInit::Fixed)
+        },
+        11,
+        16,
+        &device,
+    );
+    assert!(masked.check_adaptive(ExitRule::Kl(1e-3)).is_err());
+    let model = TextLm::<I>::new(&tiny(1, YInit::Fixed), 11, 16, &device);
+    assert!(model.check_adaptive(ExitRule::Halt(1.5)).is_err());
+    assert!(model.check_adaptive(ExitRule::Kl(-1.0)).is_err());
+    assert!(model.check_adaptive(ExitRule::Kl(1e-3)).is_ok());
+    assert_eq!("kl:0.001".parse::<ExitRule>(), Ok(ExitRule::Kl(1e-3)));
+    assert_eq!("halt:0.5".parse::<ExitRule>(), Ok(ExitRule::Halt(0.5)));
+    for bad in ["kl", "kl:x", "stop:0.5"] {
+        assert!(bad.parse::<ExitRule>().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn adaptive_evaluation_reports_the_steps_each_token_used() {
+    use trm::eval::adaptive::adaptive_exit;
     use trm::eval::{evaluate_lm, EvalSet};
+    use trm::tasks::text::ExitRule;
     let device = Default::default();
     let model = TextLm::<I>::new(&tiny(2, YInit::Embed), 257, 8, &device);
     let windows: Vec<Vec<u32>> = (0..4)
@@ -512,8 +674,9 @@ fn adaptive_halting_spans_first_step_to_all_steps() {
         .collect();
     let set = EvalSet::new(windows, &trm::data::TextTokenizer::bytes());
     let full = evaluate_lm(&model, &set, 2, 3, &device);
-    // threshold 0: every token stops after step 1; above 1: every token runs all 3 steps
-    let rows = adaptive_halting(&model, &set, 2, 3, &[0.0, 1.1], &device).unwrap();
+    // every token stops after step 1, or runs all 3 steps
+    let rules = [ExitRule::Halt(0.0), ExitRule::Halt(1.0)];
+    let rows = adaptive_exit(&model, &set, 2, 3, &rules, &device).unwrap();
     assert_eq!(rows[0].mean_steps, 1.0);
     assert!((rows[0].ppl - full.ppl_per_step()[0]).abs() < 1e-3 * rows[0].ppl);
     assert_eq!(rows[1].mean_steps, 3.0);
@@ -693,7 +856,7 @@ fn masked_head_attends_both_ways_and_infills_only_the_gaps() {
         stop_token: None,
         cache: false,
         diffusion_steps: 3,
-        halt_threshold: None,
+        exit: None,
     };
     let out = generate_masked(&model, &known, 3, &params, &device);
     assert_eq!(out.len(), 6);
@@ -723,35 +886,34 @@ fn infill_markers_parse_into_gaps() {
 }
 
 #[test]
-fn adaptive_sampling_stops_early_only_when_the_halting_head_says_so() {
-    use trm::sample::{generate, SamplingParams};
+fn adaptive_sampling_stops_early_only_when_the_rule_says_so() {
+    use trm::sample::{generate_with, SamplingParams};
+    use trm::tasks::text::ExitRule;
     let device = Default::default();
     let model = TextLm::<I>::new(&tiny(2, YInit::Embed), 11, 32, &device);
-    let params = |halt_threshold| SamplingParams {
-        max_new_tokens: 12,
-        temperature: 1.0,
-        top_k: 0,
-        top_p: 1.0,
-        seed: 2,
-        stop_token: None,
-        cache: false,
-        diffusion_steps: 1,
-        halt_threshold,
+    let sample = |exit, cache, steps| {
+        let params = SamplingParams {
+            max_new_tokens: 12,
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 2,
+            stop_token: None,
+            cache,
+            diffusion_steps: 1,
+            exit,
+        };
+        generate_with(&model, &[1, 2], &params, steps, &device, |_| {
+            std::ops::ControlFlow::Continue(())
+        })
     };
-    // A threshold above 1 never halts: the same tokens as running every step.
-    let all = generate(&model, &[1, 2], &params(None), &device, |_| {});
-    assert_eq!(
-        generate(&model, &[1, 2], &params(Some(1.1)), &device, |_| {}),
-        all
-    );
-    // A threshold of 0 halts after the first supervision step of every token.
-    let (_, used) = model.forward_until_settled(tokens::<I>(&[1, 2, 3], &device), 2, 0.0);
-    assert_eq!(used, 1);
-    let first = model
-        .forward_steps(tokens::<I>(&[1, 2, 3], &device), 1)
-        .pop()
-        .unwrap()
-        .narrow(1, 2, 1);
-    let (early, _) = model.forward_until_settled(tokens::<I>(&[1, 2, 3], &device), 2, 0.0);
-    assert_eq!(data(first), data(early));
+    for cache in [false, true] {
+        // a rule that never fires gives the tokens of running every step; one that always fires
+        // at once gives those of one step
+        let all = sample(None, cache, 3);
+        assert_eq!(sample(Some(ExitRule::Halt(1.0)), cache, 3), all);
+        let first = sample(None, cache, 1);
+        assert_eq!(sample(Some(ExitRule::Halt(0.0)), cache, 3), first);
+        assert_ne!(all, first, "the test needs depth to matter");
+    }
 }

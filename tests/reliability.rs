@@ -275,7 +275,9 @@ fn sampling_settings_that_mean_nothing_are_refused() {
         ("--temperature", "nan", "--temperature"),
         ("--temperature", "-1", "--temperature"),
         ("--top-p", "0", "--top-p"),
-        ("--halt-threshold", "2", "--halt-threshold"),
+        ("--exit", "halt:2", "--exit halt:2"),
+        ("--exit", "kl:-1", "--exit kl:-1"),
+        ("--exit", "stop:1", "--exit"),
     ] {
         let out = run(trm()
             .args(["sample", "--checkpoint"])

@@ -282,10 +282,18 @@ fn more_supervision_steps_than_trained_think_deeper() {
     );
     // the KV cache grows the slots of the extra step: the same text as recomputing
     assert_eq!(with(&["--steps", "3", "--no-cache"]), deeper);
-    ok(&run(&mut sample_cmd(
-        &r,
-        &["--steps", "4", "--halt-threshold", "0.9"],
-    )));
+    // adaptive depth: the cache keeps exited tokens' keys and values, so it gives the text of
+    // recomputing; --halt-threshold P is the older spelling of --exit halt:P
+    let adaptive = with(&["--steps", "4", "--exit", "kl:1e-2"]);
+    assert!(adaptive.starts_with(PROMPT), "{adaptive}");
+    assert_eq!(
+        with(&["--steps", "4", "--exit", "kl:1e-2", "--no-cache"]),
+        adaptive
+    );
+    assert_eq!(
+        with(&["--steps", "4", "--halt-threshold", "0.9"]),
+        with(&["--steps", "4", "--exit", "halt:0.9"])
+    );
     assert_clean_error(&run(&mut sample_cmd(&r, &["--steps", "0"])), &["--steps"]);
 }
 

@@ -44,6 +44,7 @@ impl OnBackend for Job {
         let (model, tok) = (&trained.model, &trained.tokenizer);
         let window = model.max_len();
         let flags = &args.sampling;
+        flags.check_model(&trained.model)?;
         let options = flags.options();
         let stdin = std::io::stdin();
         let interactive = stdin.is_terminal();

@@ -4,12 +4,13 @@
 use super::device::{dispatch, Device, OnBackend};
 use crate::config::Config;
 use crate::data::{eval_windows, expand_paths, Split};
-use crate::eval::adaptive::{adaptive_halting, AdaptiveRow};
+use crate::eval::adaptive::{adaptive_exit, AdaptiveRow, DEFAULT_RULES};
 use crate::eval::puzzle::{evaluate_puzzles, HeldOut, PuzzleReport};
 use crate::eval::{evaluate_lm, EvalSet, PerplexityReport};
 use crate::run::{load_trained, load_trained_puzzle, resolve_checkpoint};
+use crate::tasks::text::ExitRule;
 use crate::train::loader_configs;
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -31,10 +32,16 @@ pub struct EvalArgs {
     /// Supervision steps to run (default: the trained N_sup; more is test-time compute).
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Also report adaptive computation: each token stops at the first supervision step whose
-    /// halting probability reaches a threshold (0.3, 0.5, 0.7, 0.9, 0.99).
+    /// Also report adaptive depth, as the sampler runs it with the KV cache: each token recurses
+    /// (at most --steps) until an exit rule lets it stop, then is frozen. Tries halt:0.5,
+    /// halt:0.9 and kl:1e-2 .. kl:1e-4 unless --exit names rules.
     #[arg(long)]
     pub adaptive: bool,
+    /// An exit rule for --adaptive (repeatable; implies --adaptive): `kl:EPS` (next-token
+    /// distribution changed by less than EPS since the previous step) or `halt:P` (halting
+    /// probability reaches P).
+    #[arg(long = "exit", value_name = "RULE")]
+    pub exits: Vec<ExitRule>,
     /// Print one JSON object instead of Markdown tables.
     #[arg(long)]
     pub json: bool,
@@ -50,8 +57,6 @@ struct Used {
     /// The run's own validation windows (not --data), and how many training evaluated.
     run_val_windows: Option<usize>,
 }
-
-const THRESHOLDS: [f64; 5] = [0.3, 0.5, 0.7, 0.9, 0.99];
 
 struct Job(EvalArgs);
 
@@ -82,12 +87,15 @@ impl OnBackend for Job {
         }
         let batch = trained.config.train.batch_size;
         let report = evaluate_lm(&trained.model, &set, batch, steps, &device);
-        let adaptive = if args.adaptive {
-            let rows = adaptive_halting(&trained.model, &set, batch, steps, &THRESHOLDS, &device);
-            if rows.is_none() {
-                bail!("--adaptive needs a TRM: this model has no halting head");
-            }
-            rows
+        let adaptive = if args.adaptive || !args.exits.is_empty() {
+            let rules = if args.exits.is_empty() {
+                DEFAULT_RULES.to_vec()
+            } else {
+                args.exits.clone()
+            };
+            let rows = adaptive_exit(&trained.model, &set, batch, steps, &rules, &device)
+                .map_err(|why| anyhow!("--adaptive: {why}"))?;
+            Some(rows)
         } else {
             None
         };
@@ -197,7 +205,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             rows.iter()
                 .map(|r| {
                     serde_json::json!({
-                        "threshold": r.threshold, "mean_steps": r.mean_steps, "perplexity": r.ppl,
+                        "rule": r.rule.to_string(), "mean_steps": r.mean_steps, "perplexity": r.ppl,
                     })
                 })
                 .collect()
@@ -250,11 +258,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
         );
     }
     if let Some(rows) = adaptive {
-        println!("\nAdaptive computation (a token stops when sigmoid(q) >= threshold):");
-        println!("| threshold | mean supervision steps | perplexity |");
-        println!("|---|---|---|");
+        let max = report.nll_per_step.len();
+        println!("\nAdaptive depth (at most {max} steps; a token stops when the rule lets it, kl:EPS = its next-token distribution moved less than EPS, halt:P = sigmoid(q) >= P):");
+        println!("| exit rule | mean supervision steps | steps saved vs {max} | perplexity |");
+        println!("|---|---|---|---|");
         for r in rows {
-            println!("| {} | {:.3} | {:.3} |", r.threshold, r.mean_steps, r.ppl);
+            println!(
+                "| {} | {:.3} | {:.1}% | {:.3} |",
+                r.rule,
+                r.mean_steps,
+                100.0 * (1.0 - r.mean_steps / max as f64),
+                r.ppl
+            );
         }
     }
     Ok(())

@@ -105,6 +105,10 @@ pub enum TokenizerCommand {
         /// Column holding the text in the Parquet files (.txt files are read as plain text).
         #[arg(long, default_value = "text")]
         text_column: String,
+        /// Leave out the Parquet rows that training holds out for validation with this
+        /// `data.val_fraction` (the same hash split), so the tokenizer never sees held-out text.
+        #[arg(long, default_value_t = 0.0)]
+        val_fraction: f64,
     },
 }
 
@@ -157,9 +161,10 @@ pub fn run(cli: Cli) -> Result<()> {
             vocab_size,
             out,
             text_column,
+            val_fraction,
         }) => {
             let files = crate::data::expand_paths(&data)?;
-            let tok = crate::data::train_bpe(&files, &text_column, vocab_size)?;
+            let tok = crate::data::train_bpe(&files, &text_column, vocab_size, val_fraction)?;
             tok.save(&out)?;
             println!("wrote {} ({})", out.display(), tok.describe());
             Ok(())

@@ -8,6 +8,7 @@
 use super::device::{dispatch, Device, OnBackend};
 use crate::run::load_trained;
 use crate::sample::{infill_masks, sample_stream, SampleOptions, SamplingParams};
+use crate::tasks::text::{ExitRule, TextLm};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::{ErrorKind, Read, Write};
@@ -54,16 +55,20 @@ pub struct SamplingFlags {
     #[arg(long = "stop", value_name = "STRING")]
     pub stop: Vec<String>,
     /// Supervision steps per token (default: the run's trained model.n_sup); more than trained
-    /// thinks deeper at test time. With --halt-threshold, the most steps a token may take.
+    /// thinks deeper at test time. With --exit, the most steps a token may take.
     #[arg(long, value_name = "K")]
     pub steps: Option<usize>,
     /// Unmasking steps (masked-head models); `[MASK]` / `[MASK:N]` in a `sample` prompt mark gaps
     /// to fill.
     #[arg(long, alias = "diffusion-steps", default_value_t = 32)]
     pub unmask_steps: usize,
-    /// Adaptive computation: stop each token's supervision steps once the halting head's
-    /// probability reaches this value, in [0, 1] (runs without the KV cache).
-    #[arg(long)]
+    /// Adaptive depth, with or without the KV cache: each token stops its supervision steps once
+    /// RULE lets it: `kl:EPS` when its next-token distribution changed by less than EPS (KL)
+    /// since the previous step, `halt:P` when the halting head's probability reaches P.
+    #[arg(long, value_name = "RULE")]
+    pub exit: Option<ExitRule>,
+    /// The same as `--exit halt:P` (the older spelling).
+    #[arg(long, hide = true, value_name = "P")]
     pub halt_threshold: Option<f64>,
     /// Recompute the whole context for every token instead of keeping a KV cache.
     #[arg(long)]
@@ -82,8 +87,8 @@ impl SamplingFlags {
                 self.temperature
             );
         }
-        if let Some(t) = self.halt_threshold.filter(|t| !(0.0..=1.0).contains(t)) {
-            bail!("--halt-threshold must be in [0, 1], got {t}");
+        if self.exit.is_some() && self.halt_threshold.is_some() {
+            bail!("--halt-threshold is the older spelling of --exit halt:P: give one of them");
         }
         if self.steps == Some(0) {
             bail!("--steps must be at least 1 (supervision steps per token)");
@@ -103,10 +108,26 @@ impl SamplingFlags {
             top_p: self.top_p,
             seed,
             stop_token: Some(eot),
-            cache: !self.no_cache && self.halt_threshold.is_none(),
+            cache: !self.no_cache,
             diffusion_steps: self.unmask_steps,
-            halt_threshold: self.halt_threshold,
+            exit: self.exit_rule(),
         }
+    }
+
+    /// Refuse flags this model cannot honour (adaptive depth on a model without recursion).
+    pub fn check_model<B: burn::prelude::Backend>(&self, model: &TextLm<B>) -> Result<()> {
+        match self
+            .exit_rule()
+            .map(|rule| (rule, model.check_adaptive(rule)))
+        {
+            Some((rule, Err(why))) => bail!("--exit {rule}: {why}"),
+            _ => Ok(()),
+        }
+    }
+
+    /// The adaptive-depth rule of `--exit` or `--halt-threshold`.
+    pub fn exit_rule(&self) -> Option<ExitRule> {
+        self.exit.or(self.halt_threshold.map(ExitRule::Halt))
     }
 
     pub fn options(&self) -> SampleOptions {
@@ -166,6 +187,7 @@ impl OnBackend for Job {
             );
         }
         let flags = &args.sampling;
+        flags.check_model(&trained.model)?;
         let options = flags.options();
         let n = args.num_samples;
         let mut out = std::io::stdout().lock();

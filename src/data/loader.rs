@@ -8,11 +8,8 @@ use anyhow::{anyhow, bail, ensure, Result};
 use serde::{Deserialize, Serialize};
 
 use super::parquet::{list_files, TextRows};
-use super::tokenizer::{fnv1a64, TextTokenizer};
-
-/// Documents are assigned to the validation split when `hash % HASH_BUCKETS` falls below
-/// `val_fraction * HASH_BUCKETS`.
-const HASH_BUCKETS: u64 = 10_000;
+use super::split::{is_val, val_cutoff};
+use super::tokenizer::TextTokenizer;
 
 /// Which documents a loader reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,10 +272,6 @@ fn check_config(cfg: &LoaderConfig) -> Result<()> {
     Ok(())
 }
 
-fn val_cutoff(val_fraction: f64) -> u64 {
-    (val_fraction * HASH_BUCKETS as f64).round() as u64
-}
-
 /// Tokenizes documents and cuts the token stream into consecutive windows.
 struct Packer {
     docs: DocReader,
@@ -471,7 +464,7 @@ impl DocReader {
             stats.empty_rows += 1;
             return None;
         }
-        let is_val = fnv1a64(text.as_bytes()) % HASH_BUCKETS < self.val_cutoff;
+        let is_val = is_val(&text, self.val_cutoff);
         let wanted = match self.split {
             Split::All => true,
             Split::Train => !is_val,

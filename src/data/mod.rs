@@ -4,6 +4,7 @@ pub mod convert;
 pub mod loader;
 pub mod parquet;
 pub mod puzzle;
+pub mod split;
 pub mod tokenizer;
 
 pub use convert::{convert_to_parquet, ConvertStats, DocSplit};

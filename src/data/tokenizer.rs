@@ -16,6 +16,7 @@ use tokenizers::tokenizer::step_decode_stream;
 use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 
 use super::parquet::{list_files, TextRows};
+use super::split::{fnv1a64, held_out};
 
 /// The end-of-text token that `train_bpe` adds, and the text the byte tokenizer decodes id 256 to.
 const EOT_TEXT: &str = "<|endoftext|>";
@@ -372,13 +373,6 @@ fn model_kind(tokenizer: &Tokenizer) -> &'static str {
     }
 }
 
-/// 64-bit FNV-1a: a small, stable hash (the same on every platform and run).
-pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 fn hex_fingerprint(text: &str) -> String {
     format!("{:016x}", fnv1a64(text.as_bytes()))
 }
@@ -514,13 +508,33 @@ fn is_incomplete_char(bytes: &[u8]) -> bool {
 }
 
 /// Trains a GPT-2 style byte-level BPE on the text column of Parquet files and/or plain-text
-/// files, with "<|endoftext|>" as a special token.
-pub fn train_bpe(files: &[PathBuf], text_column: &str, vocab_size: usize) -> Result<TextTokenizer> {
+/// files, with "<|endoftext|>" as a special token. Parquet rows in the validation share
+/// `val_fraction` (the loader's hash split, `data.val_fraction`) are left out, so the tokenizer
+/// never sees held-out text; plain-text files have no such split and need `val_fraction` 0.
+pub fn train_bpe(
+    files: &[PathBuf],
+    text_column: &str,
+    vocab_size: usize,
+    val_fraction: f64,
+) -> Result<TextTokenizer> {
     let min_vocab = ByteLevel::alphabet().len() + 1;
     ensure!(
         vocab_size > min_vocab,
         "BPE vocab size must exceed {min_vocab} (256 byte symbols + end-of-text), got {vocab_size}"
     );
+    ensure!(
+        (0.0..1.0).contains(&val_fraction),
+        "val_fraction must be in [0, 1), got {val_fraction}"
+    );
+    if val_fraction > 0.0 {
+        if let Some(txt) = files.iter().find(|f| !is_parquet(f)) {
+            bail!(
+                "{}: a plain-text file has no validation split; convert it to Parquet first \
+                 (trm data convert) or train with val_fraction 0",
+                txt.display()
+            );
+        }
+    }
     let mut trainer = BpeTrainerBuilder::new()
         .vocab_size(vocab_size)
         .show_progress(false)
@@ -541,6 +555,7 @@ pub fn train_bpe(files: &[PathBuf], text_column: &str, vocab_size: usize) -> Res
     let text = TrainingText {
         files: files.iter(),
         column: text_column,
+        val_fraction,
         source: None,
         error: &mut error,
         pieces: &mut pieces,
@@ -568,6 +583,7 @@ pub fn train_bpe(files: &[PathBuf], text_column: &str, vocab_size: usize) -> Res
 struct TrainingText<'a> {
     files: std::slice::Iter<'a, PathBuf>,
     column: &'a str,
+    val_fraction: f64,
     source: Option<TextSource>,
     error: &'a mut Option<anyhow::Error>,
     pieces: &'a mut usize,
@@ -632,6 +648,7 @@ impl Iterator for TrainingText<'_> {
             }
             let piece = self.source.as_mut()?.next_piece();
             match self.record(piece)? {
+                Some(piece) if held_out(&piece, self.val_fraction) => {}
                 Some(piece) => {
                     *self.pieces += 1;
                     self.parts = cut_long_runs(piece).into();
@@ -649,12 +666,14 @@ impl TrainingText<'_> {
     }
 }
 
+fn is_parquet(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("parquet"))
+}
+
 impl TextSource {
     fn open(path: &Path, column: &str) -> Result<Self> {
-        if path
-            .extension()
-            .is_some_and(|ext| ext.eq_ignore_ascii_case("parquet"))
-        {
+        if is_parquet(path) {
             return Ok(Self::Parquet(TextRows::open(path, column, 0)?));
         }
         let file = File::open(path)

@@ -1,71 +1,64 @@
-//! Adaptive computation at inference: each token stops at the first supervision step whose
-//! halting head says its prediction has settled (sigmoid(q) >= threshold), else at the last step.
-//! Reports the perplexity of those predictions against the mean number of steps used.
+//! Adaptive depth at inference: each token recurses until an exit rule lets it stop (the halting
+//! head, or the change of its next-token distribution between steps), then is frozen, exactly as
+//! the sampler runs it with the KV cache. Reports the perplexity of those predictions against
+//! the mean number of supervision steps used.
 
 use super::perplexity::EvalSet;
 use crate::nn::loss::token_nll;
-use crate::tasks::text::{batch_tensors, TextLm};
+use crate::nn::KvCache;
+use crate::tasks::text::{batch_tensors, ExitRule, TextLm};
 use burn::prelude::*;
+
+/// The rules `trm eval --adaptive` tries when none is given.
+pub const DEFAULT_RULES: [ExitRule; 7] = [
+    ExitRule::Halt(0.5),
+    ExitRule::Halt(0.9),
+    ExitRule::Kl(1e-2),
+    ExitRule::Kl(3e-3),
+    ExitRule::Kl(1e-3),
+    ExitRule::Kl(3e-4),
+    ExitRule::Kl(1e-4),
+];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdaptiveRow {
-    pub threshold: f64,
+    pub rule: ExitRule,
+    /// Supervision steps per token, averaged over the scored tokens.
     pub mean_steps: f64,
     pub ppl: f64,
 }
 
-/// One row per threshold; None for a model without a halting head.
-pub fn adaptive_halting<B: Backend>(
+/// One row per rule, each token running at most `max_steps`; Err names why the model cannot
+/// exit adaptively.
+pub fn adaptive_exit<B: Backend>(
     model: &TextLm<B>,
     set: &EvalSet,
     batch_size: usize,
-    steps: usize,
-    thresholds: &[f64],
+    max_steps: usize,
+    rules: &[ExitRule],
     device: &B::Device,
-) -> Option<Vec<AdaptiveRow>> {
-    let mut nll_sum = vec![0.0f64; thresholds.len()];
-    let mut step_sum = vec![0.0f64; thresholds.len()];
-    let mut tokens = 0usize;
-    for chunk in set.windows.chunks(batch_size.max(1)) {
-        let (inputs, targets) = batch_tensors::<B>(chunk, device);
-        let outputs = model.forward_steps_halting(inputs, steps)?;
-        // per step: the NLL and the halting probability of every position, on the host
-        let per_step: Vec<(Vec<f32>, Vec<f32>)> = outputs
-            .into_iter()
-            .map(|(logits, q)| {
-                let nll = token_nll(logits, targets.clone())
+) -> Result<Vec<AdaptiveRow>, String> {
+    rules
+        .iter()
+        .map(|&rule| {
+            model.check_adaptive(rule)?;
+            let (mut nll_sum, mut step_sum, mut tokens) = (0.0f64, 0usize, 0usize);
+            for chunk in set.windows.chunks(batch_size.max(1)) {
+                let (inputs, targets) = batch_tensors::<B>(chunk, device);
+                let out = model.forward_adaptive(inputs, max_steps, rule, &KvCache::new());
+                let nll: Vec<f32> = token_nll(out.logits, targets)
                     .into_data()
                     .to_vec()
                     .expect("f32");
-                let p = burn::tensor::activation::sigmoid(q)
-                    .into_data()
-                    .to_vec()
-                    .expect("f32");
-                (nll, p)
-            })
-            .collect();
-        let positions = per_step[0].0.len();
-        tokens += positions;
-        for (t, &threshold) in thresholds.iter().enumerate() {
-            for i in 0..positions {
-                let stop = per_step
-                    .iter()
-                    .position(|(_, p)| p[i] as f64 >= threshold)
-                    .unwrap_or(steps - 1);
-                nll_sum[t] += per_step[stop].0[i] as f64;
-                step_sum[t] += (stop + 1) as f64;
+                nll_sum += nll.iter().map(|&n| f64::from(n)).sum::<f64>();
+                step_sum += out.steps.iter().sum::<usize>();
+                tokens += nll.len();
             }
-        }
-    }
-    Some(
-        thresholds
-            .iter()
-            .enumerate()
-            .map(|(t, &threshold)| AdaptiveRow {
-                threshold,
-                mean_steps: step_sum[t] / tokens as f64,
-                ppl: (nll_sum[t] / tokens as f64).exp(),
+            Ok(AdaptiveRow {
+                rule,
+                mean_steps: step_sum as f64 / tokens as f64,
+                ppl: (nll_sum / tokens as f64).exp(),
             })
-            .collect(),
-    )
+        })
+        .collect()
 }

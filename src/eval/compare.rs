@@ -153,9 +153,38 @@ pub fn write_report(
         &steps,
     )?;
 
+    crate::files::write_atomic(
+        &dir.join("results.json"),
+        serde_json::to_string_pretty(&results_json(setup, results))?.as_bytes(),
+    )?;
     let path = dir.join("README.md");
     std::fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
+}
+
+/// The report's numbers for other tools (tools/seed_table.py averages them over seeds).
+fn results_json(setup: &str, results: &[RunResult]) -> serde_json::Value {
+    let models: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "kind": r.kind,
+                "parameters": r.parameters,
+                "flops_per_token": r.flops_per_token,
+                "train_tokens": r.train_tokens,
+                "train_seconds": r.train_seconds,
+                "trained_steps": r.trained_steps,
+                "eval_tokens": r.val.tokens,
+                "ppl_per_step": r.val.ppl_per_step(),
+                "bits_per_byte_per_step": r.val.bits_per_byte_per_step(),
+                "curve": r.curve.iter().map(|p| serde_json::json!({
+                    "tokens": p.tokens, "seconds": p.seconds, "val_ppl": p.val_ppl,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({ "setup": setup, "models": models })
 }
 
 fn line_plot(

@@ -43,7 +43,7 @@ pub fn evaluate_hanoi_text<B: Backend>(
             stop_token: Some(tok.eot_id()),
             cache: true,
             diffusion_steps: 1,
-            halt_threshold: None,
+            exit: None,
         };
         let ids: Vec<u32> = std::iter::once(tok.eot_id())
             .chain(tok.encode(&prompt))

@@ -27,6 +27,11 @@ pub enum AttnMask<B: Backend> {
 /// A causal TRM makes the same sequence of attention calls for every token (supervision step x
 /// recursion pass x layer), and each call only looks backwards, so slot i of the cache holds the
 /// keys and values that call i produced for all earlier positions.
+///
+/// Adaptive depth (per-token exit) keeps that layout: a position that has exited is *frozen*, and
+/// in every later supervision step its keys and values are those of the same call in its last
+/// step (see [`KvCache::freeze`]); when all new positions have exited, [`KvCache::repeat_slots`]
+/// fills the remaining steps' slots the same way, so later tokens find every slot complete.
 #[derive(Clone, Debug, Default)]
 pub struct KvCache<B: Backend> {
     inner: Rc<RefCell<CacheSlots<B>>>,
@@ -39,6 +44,9 @@ struct CacheSlots<B: Backend> {
     next: usize,
     /// Positions already cached.
     len: usize,
+    /// New positions that have exited ([B, 1, L_new, 1], true = frozen) and how many slots back
+    /// the same call of the previous supervision step lies.
+    frozen: Option<(Tensor<B, 4, Bool>, usize)>,
 }
 
 impl<B: Backend> KvCache<B> {
@@ -48,6 +56,7 @@ impl<B: Backend> KvCache<B> {
                 slots: Vec::new(),
                 next: 0,
                 len: 0,
+                frozen: None,
             })),
         }
     }
@@ -66,6 +75,52 @@ impl<B: Backend> KvCache<B> {
         let mut c = self.inner.borrow_mut();
         c.len += new;
         c.next = 0;
+        c.frozen = None;
+    }
+
+    /// The slot the next attention call will use.
+    pub fn cursor(&self) -> usize {
+        self.inner.borrow().next
+    }
+
+    /// From now on, the new positions where `frozen` ([B, L_new], true = exited) is set keep the
+    /// keys and values of the call `back` slots earlier (the same call one supervision step
+    /// before) instead of the ones computed now; None unfreezes all.
+    pub fn freeze(&self, frozen: Option<Tensor<B, 2, Bool>>, back: usize) {
+        self.inner.borrow_mut().frozen = frozen.map(|f| {
+            let [b, l] = f.dims();
+            (f.reshape([b, 1, l, 1]), back)
+        });
+    }
+
+    /// Append the new positions of slots `from..from + count` to the slots starting at `to`
+    /// (which hold only the cached positions): the later supervision steps of positions that all
+    /// exited before them.
+    pub fn repeat_slots(&self, from: usize, count: usize, to: usize, new: usize) {
+        let mut c = self.inner.borrow_mut();
+        let len = c.len;
+        for i in 0..count {
+            let (k, v) = c.slots[from + i].clone();
+            let tail = |t: Tensor<B, 4>| t.narrow(2, len, new);
+            let (k_new, v_new) = (tail(k), tail(v));
+            let slot = to + i;
+            let filled = match c.slots.get(slot) {
+                Some((k0, v0)) => (
+                    Tensor::cat(vec![k0.clone(), k_new], 2),
+                    Tensor::cat(vec![v0.clone(), v_new], 2),
+                ),
+                None => {
+                    assert_eq!(len, 0, "slot {slot} is missing for the cached positions");
+                    (k_new, v_new)
+                }
+            };
+            if slot < c.slots.len() {
+                c.slots[slot] = filled;
+            } else {
+                assert_eq!(slot, c.slots.len(), "slots are filled in order");
+                c.slots.push(filled);
+            }
+        }
     }
 
     /// Keys and values of the cached positions followed by `k`, `v`, for the next call's slot.
@@ -73,6 +128,19 @@ impl<B: Backend> KvCache<B> {
         let mut c = self.inner.borrow_mut();
         let slot = c.next;
         c.next += 1;
+        let (k, v) = match &c.frozen {
+            Some((frozen, back)) => {
+                let (k0, v0) = &c.slots[slot - back];
+                let (len, dims) = (c.len, k.dims());
+                let frozen = frozen.clone().expand(dims);
+                let before = |t: &Tensor<B, 4>| t.clone().narrow(2, len, dims[2]);
+                (
+                    k.mask_where(frozen.clone(), before(k0)),
+                    v.mask_where(frozen, before(v0)),
+                )
+            }
+            None => (k, v),
+        };
         let (k, v) = match c.slots.get(slot) {
             Some((k0, v0)) => (
                 Tensor::cat(vec![k0.clone(), k], 2),

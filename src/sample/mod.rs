@@ -3,7 +3,7 @@
 use crate::data::{StreamDecoder, TextTokenizer};
 use crate::nn::{AttnMask, KvCache};
 use crate::rng::Rng;
-use crate::tasks::text::TextLm;
+use crate::tasks::text::{ExitRule, TextLm};
 use burn::prelude::*;
 use std::io::{self, Write};
 use std::ops::ControlFlow;
@@ -24,9 +24,10 @@ pub struct SamplingParams {
     pub cache: bool,
     /// Unmasking steps of the masked head's sampler.
     pub diffusion_steps: usize,
-    /// Adaptive computation (uncached causal sampling): stop a token's supervision steps once its
-    /// halting probability reaches this threshold.
-    pub halt_threshold: Option<f64>,
+    /// Adaptive depth: a token stops its supervision steps once this rule lets it (at most
+    /// `steps`), cached or not (the cache keeps an exited token's last keys and values for the
+    /// later steps of later tokens).
+    pub exit: Option<ExitRule>,
 }
 
 /// Settings of a sample beyond [`SamplingParams`]: how deep the model thinks per token, and
@@ -109,8 +110,17 @@ pub fn generate_with<B: Backend>(
         let len = window.len();
         let ids: Vec<i64> = window.iter().map(|&t| t as i64).collect();
         let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, len]), device);
-        let last = match params.halt_threshold.filter(|_| !params.cache) {
-            Some(threshold) => model.forward_until_settled(tokens, steps, threshold).0,
+        let last = match params.exit {
+            Some(rule) => {
+                // uncached: a fresh cache over the whole window each token, which recomputes
+                // every earlier token's steps and exits
+                let cache = match &mask {
+                    AttnMask::Cached(cache) => cache.clone(),
+                    _ => KvCache::new(),
+                };
+                let logits = model.forward_adaptive(tokens, steps, rule, &cache).logits;
+                logits.narrow(1, len - 1, 1)
+            }
             None => {
                 let logits = model
                     .forward_steps_with(tokens, steps, &mask)
@@ -630,7 +640,7 @@ mod tests {
             stop_token: None,
             cache: false,
             diffusion_steps: 1,
-            halt_threshold: None,
+            exit: None,
         }
     }
 

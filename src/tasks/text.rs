@@ -8,7 +8,7 @@ use super::core::Core;
 use crate::config::{Head, ModelConfig};
 use crate::nn::loss::{bce_with_logits, cross_entropy, token_nll};
 use crate::nn::precision;
-use crate::nn::{rms_norm, trunc_normal, AttnMask, Block, Init, Linear, Rope};
+use crate::nn::{rms_norm, trunc_normal, AttnMask, Block, Init, KvCache, Linear, Rope};
 use crate::rng::Rng;
 use crate::trm::State;
 use burn::module::Param;
@@ -38,6 +38,52 @@ pub struct TextLm<B: Backend> {
 pub struct StepOutput<B: Backend> {
     pub state: State<B>,
     pub logits: Tensor<B, 3>,
+}
+
+/// When a position may stop recursing at inference (adaptive depth).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ExitRule {
+    /// The halting head says its prediction has settled: sigmoid(q) >= threshold.
+    Halt(f64),
+    /// Its next-token distribution changed less than this since the previous step:
+    /// KL(p_s || p_s-1) < threshold (Huginn's criterion; never before step 2).
+    Kl(f64),
+}
+
+impl std::str::FromStr for ExitRule {
+    type Err = String;
+
+    /// `halt:P` or `kl:EPS`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, value) = s
+            .split_once(':')
+            .ok_or_else(|| format!("'{s}' is not halt:P or kl:EPS"))?;
+        let value: f64 = value
+            .parse()
+            .map_err(|_| format!("'{value}' in '{s}' is not a number"))?;
+        match kind {
+            "halt" => Ok(Self::Halt(value)),
+            "kl" => Ok(Self::Kl(value)),
+            _ => Err(format!("'{kind}' in '{s}' is not halt or kl")),
+        }
+    }
+}
+
+impl std::fmt::Display for ExitRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Halt(t) => write!(f, "halt:{t}"),
+            Self::Kl(t) => write!(f, "kl:{t}"),
+        }
+    }
+}
+
+/// What [`TextLm::forward_adaptive`] produced for the new positions.
+pub struct AdaptiveOutput<B: Backend> {
+    /// Logits at each position's exit step, [B, L, V].
+    pub logits: Tensor<B, 3>,
+    /// Supervision steps each position ran, row-major [B * L].
+    pub steps: Vec<usize>,
 }
 
 /// One training or evaluation batch in the head's terms.
@@ -244,37 +290,6 @@ impl<B: Backend> TextLm<B> {
             .collect()
     }
 
-    /// Logits of the last position, running supervision steps until that position's halting head
-    /// says its prediction has settled (sigmoid(q) >= threshold) or `max_steps` ran; also returns
-    /// the steps used. Without a halting head (baseline) all steps run.
-    pub fn forward_until_settled(
-        &self,
-        tokens: Tensor<B, 2, Int>,
-        max_steps: usize,
-        threshold: f64,
-    ) -> (Tensor<B, 3>, usize) {
-        let len = tokens.dims()[1];
-        let mask = self.mask(len, &tokens.device());
-        let x = self.prelude(self.embed(tokens), &mask);
-        let mut state = self.initial_state(&x);
-        for step in 1..=max_steps {
-            state = self.supervision_step(&x, state, &mask);
-            let y_last = state.y.clone().narrow(1, len - 1, 1);
-            let settled = match &self.core {
-                Core::Trm(trm) => {
-                    let q: f64 = trm.q_logits(y_last.clone()).into_scalar().elem();
-                    1.0 / (1.0 + (-q).exp()) >= threshold
-                }
-                Core::Transformer(_) => false,
-            };
-            if settled || step == max_steps {
-                let logits = self.logits(state.y, &mask).narrow(1, len - 1, 1);
-                return (logits, step);
-            }
-        }
-        unreachable!("max_steps >= 1")
-    }
-
     /// (y, z) after each of `steps` supervision steps.
     fn forward_states(
         &self,
@@ -292,24 +307,142 @@ impl<B: Backend> TextLm<B> {
             .collect()
     }
 
-    /// Logits and halting logits [B, L] after each supervision step (TRM only; the baseline has
-    /// no halting head and returns None).
-    pub fn forward_steps_halting(
+    /// Adaptive depth: each new position runs supervision steps until `rule` says it may exit
+    /// (or `max_steps` ran), then is frozen: its (y, z) and logits stay those of its exit step,
+    /// and later steps of later positions read its keys and values from that step (Huginn's
+    /// per-token exit with KV-cache sharing). `cache` holds the earlier positions (empty: none)
+    /// and is advanced past `tokens`, so a sequence given in one call or token by token gives the
+    /// same result. Causal TRMs only (checked by [`Self::check_adaptive`]).
+    pub fn forward_adaptive(
         &self,
         tokens: Tensor<B, 2, Int>,
-        steps: usize,
-    ) -> Option<Vec<(Tensor<B, 3>, Tensor<B, 2>)>> {
-        let Core::Trm(trm) = &self.core else {
-            return None;
+        max_steps: usize,
+        rule: ExitRule,
+        cache: &KvCache<B>,
+    ) -> AdaptiveOutput<B> {
+        let [b, len] = tokens.dims();
+        let device = tokens.device();
+        let mask = AttnMask::Cached(cache.clone());
+        let x = self.prelude(self.embed(tokens), &mask);
+        let mut state = self.initial_state(&x);
+        let first_step_slot = cache.cursor();
+        let mut calls_per_step = 0;
+        let mut active = vec![true; b * len];
+        let mut steps = vec![0usize; b * len];
+        let mut exit_logits: Option<Tensor<B, 3>> = None;
+        let mut previous: Option<Tensor<B, 3>> = None; // log-probabilities of the last step
+        let mut last_step = 0;
+        for step in 1..=max_steps {
+            let all_active = active.iter().all(|&a| a);
+            let keep = (!all_active).then(|| {
+                let ids: Vec<bool> = active.clone();
+                Tensor::<B, 2, Bool>::from_data(TensorData::new(ids, [b, len]), &device)
+            });
+            cache.freeze(keep.clone().map(|k| k.bool_not()), calls_per_step);
+            let stepped = self.supervision_step(&x, state.clone(), &mask);
+            let logits = self.logits(stepped.y.clone(), &mask);
+            if step == 1 {
+                calls_per_step = cache.cursor() - first_step_slot;
+            }
+            last_step = step;
+            for (s, &a) in steps.iter_mut().zip(&active) {
+                if a {
+                    *s = step;
+                }
+            }
+            let exits: Vec<bool> = match rule {
+                ExitRule::Halt(threshold) => {
+                    let Core::Trm(trm) = &self.core else {
+                        unreachable!("check_adaptive refuses the baseline")
+                    };
+                    host(burn::tensor::activation::sigmoid(
+                        trm.q_logits(stepped.y.clone()),
+                    ))
+                    .iter()
+                    .map(|&p| f64::from(p) >= threshold)
+                    .collect()
+                }
+                ExitRule::Kl(threshold) => {
+                    let logp = burn::tensor::activation::log_softmax(logits.clone(), 2);
+                    let exits = match &previous {
+                        // KL(p_step || p_step-1) of each position's next-token distribution
+                        Some(before) => host(
+                            (logp.clone().exp() * (logp.clone() - before.clone()))
+                                .sum_dim(2)
+                                .squeeze_dim::<2>(2),
+                        )
+                        .iter()
+                        .map(|&kl| f64::from(kl) < threshold)
+                        .collect(),
+                        None => vec![false; b * len],
+                    };
+                    previous = Some(logp);
+                    exits
+                }
+            };
+            match keep {
+                None => {
+                    state = stepped;
+                    exit_logits = Some(logits);
+                }
+                Some(keep) => {
+                    let keep3 =
+                        |t: &Tensor<B, 3>| keep.clone().unsqueeze_dim::<3>(2).expand(t.dims());
+                    let d3 = keep3(&stepped.y);
+                    state = State {
+                        y: state.y.mask_where(d3.clone(), stepped.y),
+                        z: state.z.mask_where(d3, stepped.z),
+                    };
+                    let v3 = keep3(&logits);
+                    exit_logits = exit_logits.map(|e| e.mask_where(v3, logits));
+                }
+            }
+            for (a, exit) in active.iter_mut().zip(exits) {
+                *a = *a && !exit;
+            }
+            if !active.iter().any(|&a| a) {
+                break;
+            }
+        }
+        cache.freeze(None, 0);
+        // Steps no position ran: every new position leaves its last keys and values there.
+        let last = first_step_slot + (last_step - 1) * calls_per_step;
+        for step in last_step + 1..=max_steps {
+            let to = first_step_slot + (step - 1) * calls_per_step;
+            cache.repeat_slots(last, calls_per_step, to, len);
+        }
+        cache.advance(len);
+        AdaptiveOutput {
+            logits: exit_logits.expect("max_steps >= 1"),
+            steps,
+        }
+    }
+
+    /// Why this model cannot run [`Self::forward_adaptive`] with `rule`, if it cannot.
+    pub fn check_adaptive(&self, rule: ExitRule) -> Result<(), String> {
+        let Core::Trm(_) = &self.core else {
+            return Err(
+                "adaptive depth needs a recursive model: the transformer baseline runs \
+                        its stack once"
+                    .into(),
+            );
         };
-        let mask = self.mask(tokens.dims()[1], &tokens.device());
-        let states = self.forward_states(tokens, steps, &mask);
-        Some(
-            states
-                .into_iter()
-                .map(|s| (self.logits(s.y.clone(), &mask), trm.q_logits(s.y)))
-                .collect(),
-        )
+        if self.mask_token.is_some() {
+            return Err(
+                "adaptive depth is for the causal head (the masked head attends both \
+                        ways, so an early exit cannot be cached)"
+                    .into(),
+            );
+        }
+        match rule {
+            ExitRule::Halt(t) if !(0.0..=1.0).contains(&t) => {
+                Err(format!("a halting threshold must be in [0, 1], got {t}"))
+            }
+            ExitRule::Kl(t) if !(t.is_finite() && t >= 0.0) => {
+                Err(format!("a KL threshold must be a number >= 0, got {t}"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The loss of one supervision step given its output.
@@ -349,6 +482,10 @@ impl<B: Backend> TextLm<B> {
             accuracy: correct.mean(),
         }
     }
+}
+
+fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    precision::f32(t).into_data().to_vec().expect("f32")
 }
 
 /// Masked-head batch with given masking rates (one per window): targets are the clean tokens,

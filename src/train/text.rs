@@ -813,7 +813,7 @@ fn sample<B: Backend>(
         stop_token: Some(tok.eot_id()),
         cache: true,
         diffusion_steps: s.steps,
-        halt_threshold: None,
+        exit: None,
     };
     sample_text(model, tok, prompt, &params, device, out)
 }
