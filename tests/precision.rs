@@ -27,7 +27,9 @@ fn step(model: &TextLm<B>, precision: Precision) -> (f64, DType, Vec<(String, Ve
     let dtype = compute_dtype(precision);
     let x = cast_to(model.embed(inputs.clone()), dtype);
     let mask = model.mask(23, &device);
-    let start = model.initial_state(&x).cast(dtype);
+    let start = model
+        .initial_state(&x, trm::trm::Noise::default())
+        .cast(dtype);
     let state = model.supervision_step_grad(&x, start, &mask);
     let y_dtype = state.y.dtype();
     let out = StepOutput {

@@ -89,6 +89,58 @@ fn the_recipe_trains_resumes_exactly_and_runs_deeper_than_trained() {
 }
 
 #[test]
+fn a_fresh_noise_start_is_the_same_whole_in_micro_batches_and_resumed() {
+    let d = temp("recurrent-noise");
+    let noise_run = |dir: &Path, steps: u64, extra: &[&str]| {
+        let mut cmd = recipe_run(dir, steps);
+        cmd.args(sets(&["model.y_init=noise"])).args(sets(extra));
+        ok(&run(&mut cmd));
+        losses(dir)
+    };
+    let straight = noise_run(&d.join("straight"), 6, &[]);
+    // the noise follows each row's place in the batch, not the micro-batch it is computed in
+    let micro = noise_run(&d.join("micro"), 6, &["train.micro_batch=1"]);
+    for ((_, a), (_, b)) in straight.iter().zip(&micro) {
+        assert!((a - b).abs() < 1e-4 * a.abs(), "{straight:?} vs {micro:?}");
+    }
+    let resumed = d.join("resumed");
+    noise_run(&resumed, 3, &[]);
+    ok(&run(trm()
+        .args(["train", "--quiet", "--resume"])
+        .arg(&resumed)
+        .args(sets(&["train.steps=6"]))));
+    assert_eq!(
+        losses(&resumed),
+        straight,
+        "a resumed run draws the same noise"
+    );
+    // it is a different start from the embedding's
+    let embed = losses(&{
+        let dir = d.join("embed");
+        ok(&run(&mut recipe_run(&dir, 6)));
+        dir
+    });
+    assert_ne!(embed, straight);
+    // inference draws the noise by absolute position: cached sampling, adaptive or not, gives
+    // the tokens of recomputing
+    let sample = |extra: &[&str]| {
+        ok(&run(trm()
+            .args(["sample", "--prompt", "ROMEO.", "--max-new-tokens", "16"])
+            .arg("--checkpoint")
+            .arg(d.join("straight"))
+            .args(extra)))
+    };
+    for flags in [&["--steps", "4"][..], &["--steps", "4", "--exit", "kl:0.3"]] {
+        let cached = sample(flags);
+        assert_eq!(
+            cached,
+            sample(&[flags, &["--no-cache"]].concat()),
+            "{flags:?}"
+        );
+    }
+}
+
+#[test]
 fn recipe_settings_are_refused_where_they_do_not_apply() {
     let d = temp("recurrent-refused");
     let refuse = |extra: &[&str], needles: &[&str]| {
@@ -107,9 +159,18 @@ fn recipe_settings_are_refused_where_they_do_not_apply() {
     refuse(&["train.depth=uniform"], &["train.depth", "unrolled"]);
     refuse(&["train.lm_loss=last"], &["lm_loss", "unrolled"]);
     refuse(&["model.injection=sum"], &["injection"]);
+    refuse(
+        &["model.kind=transformer", "model.y_init=noise"],
+        &["model.y_init", "noise"],
+    );
     let mut cmd = trm();
     cmd.args(["train", "--quiet", "--run-dir"])
         .arg(d.join("p"))
         .args(sets(&["puzzle.task=sudoku", "model.coda_layers=1"]));
     assert_clean_error(&run(&mut cmd), &["coda_layers"]);
+    let mut cmd = trm();
+    cmd.args(["train", "--quiet", "--run-dir"])
+        .arg(d.join("q"))
+        .args(sets(&["puzzle.task=sudoku", "model.y_init=noise"]));
+    assert_clean_error(&run(&mut cmd), &["model.y_init"]);
 }

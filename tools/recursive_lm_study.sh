@@ -34,6 +34,8 @@ ablations)
         --config configs/study/full-backprop.toml \
         --config configs/study/every-step-loss.toml \
         --config configs/study/add-injection.toml \
+        --config configs/study/fixed-start.toml \
+        --config configs/study/noise-start.toml \
         --config configs/study/transformer-params.toml \
         --config configs/study/transformer-3l.toml \
         --config configs/study/transformer-flops.toml \

@@ -50,7 +50,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "model.y_init",
-        r#"Answer state y starts as: "fixed" (one random vector, the paper) | "embed" (input x)"#,
+        r#"State start: "fixed" (one random vector, the paper) | "embed" (y = input x) | "noise" (y, z fresh noise per batch; LM only)"#,
     ),
     ("model.seed", "Seed of the weight initialisation"),
     (

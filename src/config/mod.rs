@@ -56,6 +56,9 @@ pub enum YInit {
     Fixed,
     /// y starts as the embedded input x.
     Embed,
+    /// y and z start as fresh noise, N(0, 1) truncated at 2 sigma and rescaled to unit variance,
+    /// drawn anew for every training batch (Huginn's random state; language model only).
+    Noise,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -627,6 +630,9 @@ impl Config {
             || m.norm != NormPlacement::Post;
         if recipe && (self.is_puzzle() || m.kind != ModelKind::Trm) {
             bail!("model.prelude_layers, coda_layers, injection and norm shape the recursive language model; puzzles keep the paper's recipe and the transformer baseline has its own");
+        }
+        if m.y_init == YInit::Noise && (self.is_puzzle() || m.kind != ModelKind::Trm) {
+            bail!("model.y_init = \"noise\" is for the recursive language model (puzzles keep the paper's fixed start, the baseline has no state)");
         }
         if t.supervision == Supervision::Unrolled && (self.is_puzzle() || m.kind != ModelKind::Trm)
         {

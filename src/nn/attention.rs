@@ -158,6 +158,14 @@ impl<B: Backend> KvCache<B> {
 }
 
 impl<B: Backend> AttnMask<B> {
+    /// Absolute position of the first query: the positions already in a KV cache, else 0.
+    pub fn offset(&self) -> usize {
+        match self {
+            AttnMask::Cached(cache) => cache.len(),
+            _ => 0,
+        }
+    }
+
     pub fn causal(len: usize, device: &B::Device) -> Self {
         // burn's tril_mask marks what lies OUTSIDE the lower triangle: exactly the future positions.
         let above = Tensor::<B, 2, Bool>::tril_mask([len, len], 0, device);
@@ -186,10 +194,7 @@ impl<B: Backend> Attention<B> {
     pub fn forward(&self, h: Tensor<B, 3>, rope: &Rope<B>, mask: &AttnMask<B>) -> Tensor<B, 3> {
         let [b, l, d] = h.dims();
         let hd = d / self.n_heads;
-        let offset = match mask {
-            AttnMask::Cached(cache) => cache.len(),
-            _ => 0,
-        };
+        let offset = mask.offset();
         let graph = B::ad_enabled(&h.device());
         let [q, k, v]: [Tensor<B, 2>; 3] =
             split_matmul(h.reshape([b * l, d]), self.qkv.weight.val(), 3)

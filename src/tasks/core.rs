@@ -4,7 +4,7 @@
 use crate::config::{ModelConfig, ModelKind};
 use crate::nn::{AttnMask, Init};
 use crate::transformer::Transformer;
-use crate::trm::{State, Trm};
+use crate::trm::{Noise, State, Trm};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -27,10 +27,10 @@ impl<B: Backend> Core<B> {
         }
     }
 
-    /// (y, z) before the first supervision step.
-    pub fn initial_state(&self, x: &Tensor<B, 3>) -> State<B> {
+    /// (y, z) before the first supervision step (`noise`: see [`Noise`]).
+    pub fn initial_state(&self, x: &Tensor<B, 3>, noise: Noise) -> State<B> {
         match self {
-            Core::Trm(trm) => trm.initial_state(x),
+            Core::Trm(trm) => trm.initial_state(x, noise),
             Core::Transformer(_) => State {
                 y: x.clone(),
                 z: x.clone(),

@@ -8,7 +8,7 @@ use crate::config::{Config, ModelConfig, PuzzleConfig, PuzzleLoss};
 use crate::data::puzzle::{Example, PuzzleData};
 use crate::nn::loss::{bce_with_logits, sequence_mean, token_nll, token_nll_stablemax};
 use crate::nn::{precision, trunc_normal, AttnMask, Init, Linear};
-use crate::trm::State;
+use crate::trm::{Noise, State};
 use burn::module::{Param, ParamId};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -155,7 +155,8 @@ impl<B: Backend> PuzzleModel<B> {
     }
 
     pub fn initial_state(&self, x: &Tensor<B, 3>) -> State<B> {
-        self.core.initial_state(x)
+        // puzzles start from the paper's fixed vectors (the config refuses a noise start)
+        self.core.initial_state(x, Noise::default())
     }
 
     /// Grid logits (prefix dropped) and the halting logit of position 0.

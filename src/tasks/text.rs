@@ -10,7 +10,7 @@ use crate::nn::loss::{bce_with_logits, cross_entropy, token_nll};
 use crate::nn::precision;
 use crate::nn::{rms_norm, trunc_normal, AttnMask, Block, Init, KvCache, Linear, Rope};
 use crate::rng::Rng;
-use crate::trm::State;
+use crate::trm::{Noise, State};
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -183,9 +183,9 @@ impl<B: Backend> TextLm<B> {
         }
     }
 
-    /// (y, z) before the first supervision step.
-    pub fn initial_state(&self, x: &Tensor<B, 3>) -> State<B> {
-        self.core.initial_state(x)
+    /// (y, z) before the first supervision step (`noise`: where a fresh-noise start draws from).
+    pub fn initial_state(&self, x: &Tensor<B, 3>, noise: Noise) -> State<B> {
+        self.core.initial_state(x, noise)
     }
 
     /// One supervision step at inference: deep_recursion for the TRM, the whole stack for the baseline.
@@ -298,7 +298,7 @@ impl<B: Backend> TextLm<B> {
         mask: &AttnMask<B>,
     ) -> Vec<State<B>> {
         let x = self.prelude(self.embed(tokens), mask);
-        let mut state = self.initial_state(&x);
+        let mut state = self.initial_state(&x, Noise::inference(mask.offset()));
         (0..steps)
             .map(|_| {
                 state = self.supervision_step(&x, state.clone(), mask);
@@ -324,7 +324,7 @@ impl<B: Backend> TextLm<B> {
         let device = tokens.device();
         let mask = AttnMask::Cached(cache.clone());
         let x = self.prelude(self.embed(tokens), &mask);
-        let mut state = self.initial_state(&x);
+        let mut state = self.initial_state(&x, Noise::inference(cache.len()));
         let first_step_slot = cache.cursor();
         let mut calls_per_step = 0;
         let mut active = vec![true; b * len];

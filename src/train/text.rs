@@ -18,7 +18,7 @@ use crate::rng::Rng;
 use crate::run::{ensure_same_tokenizer, load_init, RunDir};
 use crate::sample::{sample_text, SamplingParams};
 use crate::tasks::text::{LmBatch, StepOutput, TextLm};
-use crate::trm::State;
+use crate::trm::{Noise, State};
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
@@ -41,6 +41,8 @@ struct Shard {
     targets: TensorData,
     weights: Option<TensorData>,
     rows: usize,
+    /// The global row of the shard's first row.
+    first_row: usize,
 }
 
 /// What one batch did, as host numbers: the losses of each supervision step and the update.
@@ -164,7 +166,7 @@ impl<B: AutodiffBackend> TextLearner<B> {
                 targets: Tensor::from_data(shard.targets, &device),
                 weights: shard.weights.map(|w| Tensor::from_data(w, &device)),
             };
-            learner.train_shard(batch, shard.rows, Some(peer))?;
+            learner.train_shard(batch, shard.rows, shard.first_row, Some(peer))?;
             Ok(())
         };
         self.parallel = Some(Parallel::start::<B, _>(cluster, replicas, work)?);
@@ -184,28 +186,29 @@ impl<B: AutodiffBackend> TextLearner<B> {
     ) -> Result<PendingBatch<B::InnerBackend>> {
         let rows = batch.inputs.dims()[0];
         let Some(p) = &self.parallel else {
-            return self.train_shard(batch, rows, None);
+            return self.train_shard(batch, rows, 0, None);
         };
         let rows_of = |rank: usize| {
             let r = p.cluster.shard(rank, rows);
-            batch.rows(r.start, r.len())
+            (batch.rows(r.start, r.len()), r.start)
         };
         for i in 0..p.workers.len() {
-            let shard = rows_of(p.cluster.rank(i + 1));
+            let (shard, first_row) = rows_of(p.cluster.rank(i + 1));
             let job = Shard {
                 inputs: shard.inputs.into_data(),
                 targets: shard.targets.into_data(),
                 weights: shard.weights.map(|w| w.into_data()),
                 rows,
+                first_row,
             };
             p.workers.send(i, job)?;
         }
-        let own = rows_of(p.cluster.rank(0));
+        let (own, first_row) = rows_of(p.cluster.rank(0));
         let peer = p.peer.clone();
         let p = self.parallel.take().expect("parallel");
         let log = p
             .workers
-            .run_main(|| self.train_shard(own, rows, Some(&peer)));
+            .run_main(|| self.train_shard(own, rows, first_row, Some(&peer)));
         self.parallel = Some(p);
         log
     }
@@ -256,6 +259,26 @@ impl<B: AutodiffBackend> TextLearner<B> {
         ))
     }
 
+    /// Where each chunk's fresh-noise start draws from (`model.y_init = "noise"`): a key drawn
+    /// from the seed and the update count, and each chunk's global rows, so the start is the
+    /// same alone, in micro-batches, across peers and after a resume.
+    fn start_noise(&self, chunks: &[LmBatch<B>], first_row: usize) -> Vec<Noise> {
+        let key = depth_rng(self.config.train.seed ^ 0x0153_7A27, self.weights.updates).next_u64();
+        let mut row = first_row;
+        chunks
+            .iter()
+            .map(|chunk| {
+                let noise = Noise {
+                    key,
+                    row,
+                    offset: 0,
+                };
+                row += chunk.inputs.dims()[0];
+                noise
+            })
+            .collect()
+    }
+
     /// Recurrent depth (`train.supervision = "unrolled"`) on one batch: r supervision steps with
     /// r drawn from `train.depth`; the first r - k run without gradient (truncated
     /// backpropagation, k = `train.backprop_steps`), the last k carry (y, z) with its graph from
@@ -267,6 +290,7 @@ impl<B: AutodiffBackend> TextLearner<B> {
         &mut self,
         batch: LmBatch<B>,
         rows: usize,
+        first_row: usize,
         peer: Option<&Peer>,
     ) -> Result<PendingBatch<B::InnerBackend>> {
         let t = &self.config.train;
@@ -289,11 +313,12 @@ impl<B: AutodiffBackend> TextLearner<B> {
         let mask = self.weights.model.mask(len, &device);
         let mut grads_sum = GradientsAccumulator::<TextLm<B>>::new();
         let mut logged: Option<Tensor<B::InnerBackend, 1>> = None;
-        for chunk in batch.chunks(self.config.train.micro_batch) {
+        let chunks = batch.chunks(self.config.train.micro_batch);
+        for (chunk, noise) in chunks.iter().zip(self.start_noise(&chunks, first_row)) {
             let share = chunk.inputs.dims()[0] as f64 / rows as f64;
             let model = &self.weights.model;
             let x = model.prelude(cast_to(model.embed(chunk.inputs.clone()), dtype), &mask);
-            let mut state = model.initial_state(&x).cast(dtype);
+            let mut state = model.initial_state(&x, noise).cast(dtype);
             if r > k {
                 let inner = model.valid();
                 let (x_ng, mask_ng) = (x.clone().inner(), inner.mask(len, &device));
@@ -318,7 +343,7 @@ impl<B: AutodiffBackend> TextLearner<B> {
                         logits: model.logits(state.y.clone(), &mask),
                         state: state.clone(),
                     };
-                    let loss = model.step_loss(&out, &chunk, halt_weight);
+                    let loss = model.step_loss(&out, chunk, halt_weight);
                     if trained(j) {
                         lm_losses.push(loss.lm.clone());
                     }
@@ -378,10 +403,11 @@ impl<B: AutodiffBackend> TextLearner<B> {
         &mut self,
         batch: LmBatch<B>,
         rows: usize,
+        first_row: usize,
         peer: Option<&Peer>,
     ) -> Result<PendingBatch<B::InnerBackend>> {
         if self.config.train.supervision == Supervision::Unrolled {
-            return self.train_shard_unrolled(batch, rows, peer);
+            return self.train_shard_unrolled(batch, rows, first_row, peer);
         }
         let n_sup = self.weights.model.n_sup(); // 1 for the transformer baseline
         let supervision = self.config.train.supervision;
@@ -395,18 +421,19 @@ impl<B: AutodiffBackend> TextLearner<B> {
         let mut steps: Vec<Tensor<B::InnerBackend, 1>> = Vec::with_capacity(n_sup + 1);
         let mut accumulated = GradientsAccumulator::<TextLm<B>>::new();
         let mut carry: Vec<Option<State<B>>> = vec![None; chunks.len()];
+        let noises = self.start_noise(&chunks, first_row);
         for s in 0..n_sup {
             let mut step = GradientsAccumulator::<TextLm<B>>::new();
             // [lm, halt, accuracy], weighted by each chunk's share, summed on the device: one
             // transfer to the host per supervision step, not three per chunk
             let mut logged: Option<Tensor<B::InnerBackend, 1>> = None;
-            for (chunk, carry) in chunks.iter().zip(carry.iter_mut()) {
+            for ((chunk, carry), &noise) in chunks.iter().zip(carry.iter_mut()).zip(&noises) {
                 let share = chunk.inputs.dims()[0] as f64 / rows as f64;
                 let model = &self.weights.model;
                 let x = model.prelude(cast_to(model.embed(chunk.inputs.clone()), dtype), &mask);
                 let start = carry
                     .take()
-                    .unwrap_or_else(|| model.initial_state(&x).cast(dtype));
+                    .unwrap_or_else(|| model.initial_state(&x, noise).cast(dtype));
                 let state = model.supervision_step_grad(&x, start, &mask);
                 let out = StepOutput {
                     logits: model.logits(state.y.clone(), &mask),

@@ -8,6 +8,7 @@
 
 use crate::config::{Injection, ModelConfig, NormPlacement, YInit};
 use crate::nn::{precision, trunc_normal, AttnMask, Block, Init, Linear, Rope};
+use crate::rng::{Rng, TRUNC2_STD};
 use burn::module::{AutodiffModule, Param};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -94,7 +95,47 @@ pub struct Trm<B: Backend> {
     q_head: Linear<B>,
     n: usize,
     t: usize,
-    y_from_input: bool,
+    start: YInit,
+}
+
+/// Where a fresh-noise start (`YInit::Noise`) draws from. Position p of row r gets values that
+/// depend only on (`key`, `row` + r, `offset` + p): a sequence fed whole or in pieces (a KV cache)
+/// starts from the same state, and a batch cut into micro-batches or shared among peers from the
+/// same state as whole; training draws a new `key` for every batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Noise {
+    pub key: u64,
+    /// Global row of the first row of x (its place in the whole batch).
+    pub row: usize,
+    /// Absolute position of the first position of x.
+    pub offset: usize,
+}
+
+impl Noise {
+    /// The start at inference: one fixed draw, positions counted from `offset`.
+    pub fn inference(offset: usize) -> Self {
+        Self {
+            key: 0,
+            row: 0,
+            offset,
+        }
+    }
+
+    /// [b, l, d] values, unit variance, on the host.
+    pub fn draw(&self, b: usize, l: usize, d: usize) -> Vec<f32> {
+        let mut values = Vec::with_capacity(b * l * d);
+        for row in (self.row..self.row + b).map(|r| r as u64) {
+            for p in (self.offset..self.offset + l).map(|p| p as u64) {
+                let mut rng = Rng::new(
+                    self.key
+                        ^ row.wrapping_mul(0x9FB2_1C65_1E98_DF25)
+                        ^ p.wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+                );
+                values.extend((0..d).map(|_| (rng.trunc_normal2() / TRUNC2_STD) as f32));
+            }
+        }
+        values
+    }
 }
 
 impl<B: Backend> Trm<B> {
@@ -113,22 +154,35 @@ impl<B: Backend> Trm<B> {
             q_head: Linear::constant(init.device, d, 1, 0.0, -5.0),
             n: cfg.n,
             t: cfg.t,
-            y_from_input: cfg.y_init == YInit::Embed,
+            start: cfg.y_init,
         }
     }
 
-    /// (y, z) before the first supervision step.
-    pub fn initial_state(&self, x: &Tensor<B, 3>) -> State<B> {
+    /// (y, z) before the first supervision step; `noise` is read by the fresh-noise start only.
+    pub fn initial_state(&self, x: &Tensor<B, 3>, noise: Noise) -> State<B> {
         let [b, l, d] = x.dims();
         let broadcast = |v: &Param<Tensor<B, 1>>| v.val().reshape([1, 1, d]).expand([b, l, d]);
-        let y = if self.y_from_input {
-            x.clone().detach()
-        } else {
-            broadcast(&self.y_init)
-        };
-        State {
-            y,
-            z: broadcast(&self.z_init),
+        match self.start {
+            YInit::Fixed => State {
+                y: broadcast(&self.y_init),
+                z: broadcast(&self.z_init),
+            },
+            YInit::Embed => State {
+                y: x.clone().detach(),
+                z: broadcast(&self.z_init),
+            },
+            YInit::Noise => {
+                let device = x.device();
+                let fresh = |key: u64| {
+                    let values = Noise { key, ..noise }.draw(b, l, d);
+                    Tensor::from_data(TensorData::new(values, [b, l, d]), &device)
+                };
+                // z from another key: the two draws must not be the same vectors
+                State {
+                    y: fresh(noise.key),
+                    z: fresh(noise.key ^ 0x5DEE_CE66_D1CE_4E5B),
+                }
+            }
         }
     }
 
@@ -198,5 +252,55 @@ fn inner_mask<B: AutodiffBackend>(mask: &AttnMask<B>) -> AttnMask<B::InnerBacken
         AttnMask::Full => AttnMask::Full,
         AttnMask::Causal(bias) => AttnMask::Causal(bias.clone().inner()),
         AttnMask::Cached(_) => unreachable!("KV caches are for inference, not training"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Noise;
+
+    #[test]
+    fn noise_has_unit_variance_and_depends_only_on_key_row_and_position() {
+        let (b, l, d) = (3, 40, 16);
+        let whole = Noise {
+            key: 7,
+            row: 0,
+            offset: 0,
+        }
+        .draw(b, l, d);
+        let n = whole.len() as f64;
+        let mean = whole.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = whole
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        assert!(
+            mean.abs() < 0.05 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
+        assert!(whole.iter().all(|v| v.abs() <= 2.0 / 0.879_625_7 + 1e-4));
+        // rows 1..3, positions 5..9 drawn alone are the same values
+        let part = Noise {
+            key: 7,
+            row: 1,
+            offset: 5,
+        }
+        .draw(2, 4, d);
+        for r in 0..2 {
+            for p in 0..4 {
+                let at = ((1 + r) * l + 5 + p) * d;
+                assert_eq!(&part[(r * 4 + p) * d..][..d], &whole[at..at + d]);
+            }
+        }
+        let other = Noise {
+            key: 8,
+            row: 0,
+            offset: 0,
+        }
+        .draw(b, l, d);
+        assert_ne!(other, whole);
+        // no two positions share a vector
+        assert_ne!(&whole[..d], &whole[d..2 * d]);
     }
 }
