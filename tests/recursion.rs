@@ -36,6 +36,27 @@ fn data(t: Tensor<impl Backend, 3>) -> Vec<f32> {
     t.into_data().to_vec().unwrap()
 }
 
+/// Sampler settings without top-k/top-p cuts or a stop token.
+fn sampling(
+    max_new_tokens: usize,
+    temperature: f64,
+    seed: u64,
+    cache: bool,
+    exit: Option<trm::tasks::text::ExitRule>,
+) -> trm::sample::SamplingParams {
+    trm::sample::SamplingParams {
+        max_new_tokens,
+        temperature,
+        top_k: 0,
+        top_p: 1.0,
+        seed,
+        stop_token: None,
+        cache,
+        diffusion_steps: 1,
+        exit,
+    }
+}
+
 /// Loss of one supervision step with gradient through everything (T = 1).
 fn loss_of(model: &TextLm<B>, inp: &Tensor<B, 2, Int>, tgt: &Tensor<B, 2, Int>) -> Tensor<B, 1> {
     chained_loss_of(model, inp, tgt, 1)
@@ -442,7 +463,7 @@ fn the_transformer_baseline_is_causal_and_runs_one_step() {
 
 #[test]
 fn kv_cached_sampling_gives_the_same_tokens_as_recomputing() {
-    use trm::sample::{generate, SamplingParams};
+    use trm::sample::generate;
     let device = Default::default();
     let models = [
         tiny(2, YInit::Embed),
@@ -461,17 +482,7 @@ fn kv_cached_sampling_gives_the_same_tokens_as_recomputing() {
     for cfg in models {
         let model = TextLm::<I>::new(&cfg, 11, 32, &device);
         for temperature in [0.0, 1.0] {
-            let params = |cache| SamplingParams {
-                max_new_tokens: 24,
-                temperature,
-                top_k: 0,
-                top_p: 1.0,
-                seed: 5,
-                stop_token: None,
-                cache,
-                diffusion_steps: 1,
-                exit: None,
-            };
+            let params = |cache| sampling(24, temperature, 5, cache, None);
             let plain = generate(&model, &[1, 2, 3], &params(false), &device, |_| {});
             let cached = generate(&model, &[1, 2, 3], &params(true), &device, |_| {});
             assert_eq!(plain.len(), 24);
@@ -494,17 +505,7 @@ fn kv_cached_sampling_gives_the_same_tokens_as_recomputing() {
             assert!((p - q).abs() < 1e-4, "{p} vs {q}");
         }
         // Past the context length the cache restarts instead of failing.
-        let long = SamplingParams {
-            max_new_tokens: 70,
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-            seed: 1,
-            stop_token: None,
-            cache: true,
-            diffusion_steps: 1,
-            exit: None,
-        };
+        let long = sampling(70, 1.0, 1, true, None);
         assert_eq!(generate(&model, &[1], &long, &device, |_| {}).len(), 70);
     }
 }
@@ -622,19 +623,9 @@ fn adaptive_exit_with_the_kv_cache_matches_recomputing() {
         }
 
         // The sampler: cached adaptive sampling gives the tokens of uncached adaptive sampling.
-        use trm::sample::{generate_with, SamplingParams};
+        use trm::sample::generate_with;
         for temperature in [0.0, 1.0] {
-            let params = |cache| SamplingParams {
-                max_new_tokens: 12,
-                temperature,
-                top_k: 0,
-                top_p: 1.0,
-                seed: 5,
-                stop_token: None,
-                cache,
-                diffusion_steps: 1,
-                exit: Some(rule),
-            };
+            let params = |cache| sampling(12, temperature, 5, cache, Some(rule));
             let sample = |cache| {
                 generate_with(&model, &[1, 2, 3], &params(cache), max, &device, |_| {
                     std::ops::ControlFlow::Continue(())
@@ -902,22 +893,12 @@ fn infill_markers_parse_into_gaps() {
 
 #[test]
 fn adaptive_sampling_stops_early_only_when_the_rule_says_so() {
-    use trm::sample::{generate_with, SamplingParams};
+    use trm::sample::generate_with;
     use trm::tasks::text::ExitRule;
     let device = Default::default();
     let model = TextLm::<I>::new(&tiny(2, YInit::Embed), 11, 32, &device);
     let sample = |exit, cache, steps| {
-        let params = SamplingParams {
-            max_new_tokens: 12,
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-            seed: 2,
-            stop_token: None,
-            cache,
-            diffusion_steps: 1,
-            exit,
-        };
+        let params = sampling(12, 1.0, 2, cache, exit);
         generate_with(&model, &[1, 2], &params, steps, &device, |_| {
             std::ops::ControlFlow::Continue(())
         })
