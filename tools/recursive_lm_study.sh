@@ -7,12 +7,14 @@
 #       the recurrent-depth preset against the paper's TRM recipe, ablations of the preset (one
 #       option changed each) and transformers matched in parameters and in forward FLOPs, on the
 #       built-in corpus -> eval/compare-NAME/ (default NAME: recursive-lm), runs/study-NAME/.
-#   tools/recursive_lm_study.sh final [SEEDS]
-#       the preset, the paper's default and the two matched transformers on two corpora (complete
-#       Shakespeare, Wikipedia lead sections; each with a 1024-token BPE trained on its training
-#       split only) for seeds 0..SEEDS-1 (default 3) -> eval/compare-final-CORPUS-seedN/ and
-#       the averaged table eval/recursive-lm-final.md. Finished runs are reused, so an interrupted
-#       study continues where it stopped.
+#   tools/recursive_lm_study.sh final [SEEDS] [FLOPS_SEEDS]
+#       the preset, the paper's default and the parameter-matched transformer on two corpora
+#       (complete Shakespeare, Wikipedia lead sections; each with a 1024-token BPE trained on its
+#       training split only) for seeds 0..SEEDS-1 (default 3), and the FLOP-matched transformer
+#       (the costliest model, ~7 min a run) for the first FLOPS_SEEDS of them (default 1)
+#       -> eval/compare-final-CORPUS-seedN/ and the averaged table eval/recursive-lm-final.md.
+#       Finished runs are reused and a comparison whose results.json exists is kept (delete its
+#       folder to redo it), so an interrupted study continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-ablations}"; shift || true
@@ -43,6 +45,7 @@ ablations)
     ;;
 final)
     seeds="${1:-3}"
+    flops_seeds="${2:-1}"
     mkdir -p runs/data
     corpus() { # NAME INPUT... : Parquet (paragraphs) and a BPE of the training split
         local name="$1"; shift
@@ -57,17 +60,20 @@ final)
     dirs=()
     for seed in $(seq 0 $((seeds - 1))); do
         for name in shakespeare-complete wikipedia; do
+            dirs+=("eval/compare-final-$name-seed$seed")
+            [ -f "eval/compare-final-$name-seed$seed/results.json" ] && continue
+            flops=()
+            [ "$seed" -lt "$flops_seeds" ] && flops=(--config configs/study/transformer-flops.toml)
             $trm compare --name "final-$name-seed$seed" --runs-dir runs/study-final \
                 --out-dir eval --eval-windows 512 \
                 --config configs/recurrent-lm.toml \
                 --config configs/default.toml \
                 --config configs/study/transformer-params.toml \
-                --config configs/study/transformer-flops.toml \
+                "${flops[@]}" \
                 --set "data.train=[\"$PWD/runs/data/$name.parquet\"]" \
                 --set "data.tokenizer=$PWD/runs/data/$name-bpe1024.json" \
                 --set data.val_fraction=0.05 \
                 --set "model.seed=$seed" --set "train.seed=$seed"
-            dirs+=("eval/compare-final-$name-seed$seed")
         done
     done
     python3 tools/seed_table.py eval/recursive-lm-final.md "${dirs[@]}"

@@ -48,37 +48,42 @@ def main():
           "Produced by `tools/recursive_lm_study.sh final` (`trm compare` per corpus and seed, then "
           "`tools/seed_table.py`). Mean ± standard deviation over seeds.", ""]
     for corpus, runs in groups.items():
-        md += [f"## {corpus} ({len(runs)} seeds)", "", runs[0]["setup"], ""]
+        md += [f"## {corpus.removeprefix('final-')} ({len(runs)} seeds)", "", runs[0]["setup"], ""]
         names = [m["name"] for m in runs[0]["models"]]
         preset_time = {}
         for i, run in enumerate(runs):
             for m in run["models"]:
                 if m["name"] == PRESET:
                     preset_time[i] = m["train_seconds"]
-        md += ["| model | parameters | forward FLOPs/token | val perplexity (trained depth) "
-               "| bits per byte | perplexity at 4x depth | val perplexity at the preset's "
+        md += ["| model | seeds | parameters | forward FLOPs/token | val perplexity (trained depth) "
+               "| bits per byte | perplexity at 4x depth | logged val perplexity at the preset's "
                "wall-clock | wall-clock (s) |",
-               "|---|---|---|---|---|---|---|---|"]
+               "|---|---|---|---|---|---|---|---|---|"]
         ppl_at = {}
         for name in names:
-            per_seed = [next(m for m in run["models"] if m["name"] == name) for run in runs]
-            trained = [m["ppl_per_step"][m["trained_steps"] - 1] for m in per_seed]
+            # seed index -> the model's results, for the seeds that trained it
+            per_seed = {i: m for i, run in enumerate(runs) for m in run["models"]
+                        if m["name"] == name}
+            trained = {i: m["ppl_per_step"][m["trained_steps"] - 1] for i, m in per_seed.items()}
             ppl_at[name] = trained
-            bpb = [m["bits_per_byte_per_step"][m["trained_steps"] - 1] for m in per_seed]
+            per_seed = list(per_seed.items())
+            bpb = [m["bits_per_byte_per_step"][m["trained_steps"] - 1] for _, m in per_seed]
             deep = [m["ppl_per_step"][-1] if len(m["ppl_per_step"]) > 1 else None
-                    for m in per_seed]
+                    for _, m in per_seed]
             timed = [at_time(m["curve"], preset_time[i]) if i in preset_time else None
-                     for i, m in enumerate(per_seed)]
-            seconds = [m["train_seconds"] for m in per_seed]
-            m0 = per_seed[0]
-            md.append(f"| {name} | {m0['parameters']} | {m0['flops_per_token'] / 1e6:.2f}M "
-                      f"| **{mean_std(trained)}** | {mean_std(bpb)} | {mean_std(deep)} "
+                     for i, m in per_seed]
+            seconds = [m["train_seconds"] for _, m in per_seed]
+            m0 = per_seed[0][1]
+            md.append(f"| {name} | {len(per_seed)} | {m0['parameters']} "
+                      f"| {m0['flops_per_token'] / 1e6:.2f}M "
+                      f"| **{mean_std(list(trained.values()))}** | {mean_std(bpb)} | {mean_std(deep)} "
                       f"| {mean_std(timed)} | {statistics.mean(seconds):.0f} |")
         md.append("")
         for a, b in [(PRESET, "transformer-params"), ("default", "transformer-params"),
                      (PRESET, "transformer-flops"), (PRESET, "default")]:
             if a in ppl_at and b in ppl_at:
-                ratios = [x / y - 1 for x, y in zip(ppl_at[a], ppl_at[b])]
+                # the seeds both models trained with
+                ratios = [ppl_at[a][i] / ppl_at[b][i] - 1 for i in ppl_at[a] if i in ppl_at[b]]
                 md.append(f"- {a} vs {b}: {100 * statistics.mean(ratios):+.1f}% perplexity "
                           f"(per seed: {', '.join(f'{100 * r:+.1f}%' for r in ratios)})")
         md.append("")
