@@ -50,7 +50,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "model.y_init",
-        r#"State start: "fixed" (one random vector, the paper) | "embed" (y = input x) | "noise" (y, z fresh noise per batch; LM only)"#,
+        r#"State start: "fixed" (random vectors, the paper) | "embed" (y = x) | "noise" (fresh, LM only)"#,
     ),
     ("model.seed", "Seed of the weight initialisation"),
     (
