@@ -333,12 +333,11 @@ impl<B: Backend> TextLm<B> {
         let mut previous: Option<Tensor<B, 3>> = None; // log-probabilities of the last step
         let mut last_step = 0;
         for step in 1..=max_steps {
-            let all_active = active.iter().all(|&a| a);
-            let keep = (!all_active).then(|| {
-                let ids: Vec<bool> = active.clone();
-                Tensor::<B, 2, Bool>::from_data(TensorData::new(ids, [b, len]), &device)
+            // None while every position still runs
+            let running = (!active.iter().all(|&a| a)).then(|| {
+                Tensor::<B, 2, Bool>::from_data(TensorData::new(active.clone(), [b, len]), &device)
             });
-            cache.freeze(keep.clone().map(|k| k.bool_not()), calls_per_step);
+            cache.freeze(running.clone().map(|r| r.bool_not()), calls_per_step);
             let stepped = self.supervision_step(&x, state.clone(), &mask);
             let logits = self.logits(stepped.y.clone(), &mask);
             if step == 1 {
@@ -350,51 +349,22 @@ impl<B: Backend> TextLm<B> {
                     *s = step;
                 }
             }
-            let exits: Vec<bool> = match rule {
-                ExitRule::Halt(threshold) => {
-                    let Core::Trm(trm) = &self.core else {
-                        unreachable!("check_adaptive refuses the baseline")
-                    };
-                    host(burn::tensor::activation::sigmoid(
-                        trm.q_logits(stepped.y.clone()),
-                    ))
-                    .iter()
-                    .map(|&p| f64::from(p) >= threshold)
-                    .collect()
-                }
-                ExitRule::Kl(threshold) => {
-                    let logp = burn::tensor::activation::log_softmax(logits.clone(), 2);
-                    let exits = match &previous {
-                        // KL(p_step || p_step-1) of each position's next-token distribution
-                        Some(before) => host(
-                            (logp.clone().exp() * (logp.clone() - before.clone()))
-                                .sum_dim(2)
-                                .squeeze_dim::<2>(2),
-                        )
-                        .iter()
-                        .map(|&kl| f64::from(kl) < threshold)
-                        .collect(),
-                        None => vec![false; b * len],
-                    };
-                    previous = Some(logp);
-                    exits
-                }
-            };
-            match keep {
+            let exits = self.exits(rule, &stepped.y, &logits, &mut previous);
+            match running {
                 None => {
                     state = stepped;
                     exit_logits = Some(logits);
                 }
-                Some(keep) => {
-                    let keep3 =
-                        |t: &Tensor<B, 3>| keep.clone().unsqueeze_dim::<3>(2).expand(t.dims());
-                    let d3 = keep3(&stepped.y);
+                Some(running) => {
+                    // the running positions take the new values, the frozen ones keep theirs
+                    let over =
+                        |t: &Tensor<B, 3>| running.clone().unsqueeze_dim::<3>(2).expand(t.dims());
+                    let (in_state, in_logits) = (over(&stepped.y), over(&logits));
                     state = State {
-                        y: state.y.mask_where(d3.clone(), stepped.y),
-                        z: state.z.mask_where(d3, stepped.z),
+                        y: state.y.mask_where(in_state.clone(), stepped.y),
+                        z: state.z.mask_where(in_state, stepped.z),
                     };
-                    let v3 = keep3(&logits);
-                    exit_logits = exit_logits.map(|e| e.mask_where(v3, logits));
+                    exit_logits = exit_logits.map(|e| e.mask_where(in_logits, logits));
                 }
             }
             for (a, exit) in active.iter_mut().zip(exits) {
@@ -415,6 +385,47 @@ impl<B: Backend> TextLm<B> {
         AdaptiveOutput {
             logits: exit_logits.expect("max_steps >= 1"),
             steps,
+        }
+    }
+
+    /// Which positions `rule` lets stop after a step that gave `y` and `logits`; `previous` holds
+    /// the log-probabilities of the step before (the KL rule reads and replaces it).
+    fn exits(
+        &self,
+        rule: ExitRule,
+        y: &Tensor<B, 3>,
+        logits: &Tensor<B, 3>,
+        previous: &mut Option<Tensor<B, 3>>,
+    ) -> Vec<bool> {
+        match rule {
+            ExitRule::Halt(threshold) => {
+                let q = self
+                    .core
+                    .q_logits(y.clone())
+                    .expect("check_adaptive: a TRM");
+                host(burn::tensor::activation::sigmoid(q))
+                    .iter()
+                    .map(|&p| f64::from(p) >= threshold)
+                    .collect()
+            }
+            ExitRule::Kl(threshold) => {
+                let logp = burn::tensor::activation::log_softmax(logits.clone(), 2);
+                let [b, len, _] = logp.dims();
+                let exits = match previous.take() {
+                    // KL(p_step || p_step-1) of each position's next-token distribution
+                    Some(before) => host(
+                        (logp.clone().exp() * (logp.clone() - before))
+                            .sum_dim(2)
+                            .squeeze_dim::<2>(2),
+                    )
+                    .iter()
+                    .map(|&kl| f64::from(kl) < threshold)
+                    .collect(),
+                    None => vec![false; b * len],
+                };
+                *previous = Some(logp);
+                exits
+            }
         }
     }
 
