@@ -101,25 +101,7 @@ impl<B: Backend> KvCache<B> {
         let len = c.len;
         for i in 0..count {
             let (k, v) = c.slots[from + i].clone();
-            let tail = |t: Tensor<B, 4>| t.narrow(2, len, new);
-            let (k_new, v_new) = (tail(k), tail(v));
-            let slot = to + i;
-            let filled = match c.slots.get(slot) {
-                Some((k0, v0)) => (
-                    Tensor::cat(vec![k0.clone(), k_new], 2),
-                    Tensor::cat(vec![v0.clone(), v_new], 2),
-                ),
-                None => {
-                    assert_eq!(len, 0, "slot {slot} is missing for the cached positions");
-                    (k_new, v_new)
-                }
-            };
-            if slot < c.slots.len() {
-                c.slots[slot] = filled;
-            } else {
-                assert_eq!(slot, c.slots.len(), "slots are filled in order");
-                c.slots.push(filled);
-            }
+            c.append(to + i, k.narrow(2, len, new), v.narrow(2, len, new));
         }
     }
 
@@ -141,17 +123,31 @@ impl<B: Backend> KvCache<B> {
             }
             None => (k, v),
         };
-        let (k, v) = match c.slots.get(slot) {
+        c.append(slot, k, v)
+    }
+}
+
+impl<B: Backend> CacheSlots<B> {
+    /// Slot `slot` becomes its cached positions followed by `k`, `v` (a slot not made yet, the
+    /// next one, starts with them); returns its keys and values.
+    fn append(
+        &mut self,
+        slot: usize,
+        k: Tensor<B, 4>,
+        v: Tensor<B, 4>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let (k, v) = match self.slots.get(slot) {
             Some((k0, v0)) => (
                 Tensor::cat(vec![k0.clone(), k], 2),
                 Tensor::cat(vec![v0.clone(), v], 2),
             ),
             None => (k, v),
         };
-        if slot < c.slots.len() {
-            c.slots[slot] = (k.clone(), v.clone());
+        if slot < self.slots.len() {
+            self.slots[slot] = (k.clone(), v.clone());
         } else {
-            c.slots.push((k.clone(), v.clone()));
+            assert_eq!(slot, self.slots.len(), "slots are made in call order");
+            self.slots.push((k.clone(), v.clone()));
         }
         (k, v)
     }
